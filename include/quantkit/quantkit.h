@@ -1,0 +1,11 @@
+/*
+** quantkit: quantize neural-network weights and measure what it cost.
+** The umbrella header: includes every public layer header.
+*/
+#ifndef QUANTKIT_QUANTKIT_H
+#define QUANTKIT_QUANTKIT_H
+
+#include "quantkit/core.h"
+#include "quantkit/quant.h"
+
+#endif /* QUANTKIT_QUANTKIT_H */

@@ -1,0 +1,9 @@
+/*
+** The command table: one entry point per command file (cmd_<name>.c).
+*/
+#ifndef QK_COMMANDS_H
+#define QK_COMMANDS_H
+
+int cmd_version(int argc, char **argv);
+
+#endif
