@@ -7,5 +7,6 @@
 
 #include "quantkit/core.h"
 #include "quantkit/quant.h"
+#include "quantkit/qat.h"
 
 #endif /* QUANTKIT_QUANTKIT_H */
