@@ -8,5 +8,7 @@
 #include "quantkit/core.h"
 #include "quantkit/quant.h"
 #include "quantkit/qat.h"
+#include "quantkit/io.h"
+#include "quantkit/gguf.h"
 
 #endif /* QUANTKIT_QUANTKIT_H */
