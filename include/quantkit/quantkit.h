@@ -7,5 +7,6 @@
 
 #include "quantkit/core.h"
 #include "quantkit/quant.h"
+#include "quantkit/tokenizer.h"
 
 #endif /* QUANTKIT_QUANTKIT_H */
