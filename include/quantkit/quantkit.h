@@ -7,5 +7,7 @@
 
 #include "quantkit/core.h"
 #include "quantkit/quant.h"
+#include "quantkit/calib.h"
+#include "quantkit/metrics.h"
 
 #endif /* QUANTKIT_QUANTKIT_H */
