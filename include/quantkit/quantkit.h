@@ -9,5 +9,6 @@
 #include "quantkit/quant.h"
 #include "quantkit/calib.h"
 #include "quantkit/metrics.h"
+#include "quantkit/qat.h"
 
 #endif /* QUANTKIT_QUANTKIT_H */
