@@ -7,6 +7,11 @@
 
 #include "quantkit/core.h"
 #include "quantkit/quant.h"
+#include "quantkit/calib.h"
+#include "quantkit/metrics.h"
 #include "quantkit/qat.h"
+#include "quantkit/io.h"
+#include "quantkit/gguf.h"
+#include "quantkit/tokenizer.h"
 
 #endif /* QUANTKIT_QUANTKIT_H */
