@@ -11,5 +11,8 @@
 #include "quantkit/calib.h"
 #include "quantkit/metrics.h"
 #include "quantkit/qat.h"
+#include "quantkit/io.h"
+#include "quantkit/gguf.h"
+#include "quantkit/tokenizer.h"
 
 #endif /* QUANTKIT_QUANTKIT_H */
