@@ -199,6 +199,7 @@ qk_status qk_tokenizer_decode(const qk_tokenizer *tok, const int32_t *ids, size_
 /* ------------------------------------------------------------------------
 ** Vocabulary.
 */
+/* Accessors accept NULL (0, -1 or false). */
 qk_tokenizer_kind qk_tokenizer_get_kind(const qk_tokenizer *tok);
 int32_t qk_tokenizer_n_vocab(const qk_tokenizer *tok);
 int32_t qk_tokenizer_bos_id(const qk_tokenizer *tok); /* -1: none */
