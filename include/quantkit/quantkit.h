@@ -7,6 +7,7 @@
 
 #include "quantkit/core.h"
 #include "quantkit/quant.h"
+#include "quantkit/ggml.h"
 #include "quantkit/calib.h"
 #include "quantkit/metrics.h"
 #include "quantkit/qat.h"
