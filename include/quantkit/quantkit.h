@@ -7,5 +7,7 @@
 
 #include "quantkit/core.h"
 #include "quantkit/quant.h"
+#include "quantkit/kernels.h"
+#include "quantkit/model.h"
 
 #endif /* QUANTKIT_QUANTKIT_H */
