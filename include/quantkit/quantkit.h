@@ -9,5 +9,6 @@
 #include "quantkit/quant.h"
 #include "quantkit/kernels.h"
 #include "quantkit/model.h"
+#include "quantkit/mix.h"
 
 #endif /* QUANTKIT_QUANTKIT_H */
