@@ -7,7 +7,11 @@
 
 #include "quantkit/core.h"
 #include "quantkit/quant.h"
+#include "quantkit/calib.h"
+#include "quantkit/metrics.h"
+#include "quantkit/qat.h"
 #include "quantkit/kernels.h"
+#include "quantkit/tokenizer.h"
 #include "quantkit/model.h"
 #include "quantkit/mix.h"
 
