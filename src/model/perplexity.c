@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "model/llama_internal.h"
+#include "quantkit/metrics.h"
 
 /* log p(tok) from one row of logits, the normaliser summed in double. */
 static double log_prob(const float *logits, int32_t n_vocab, int32_t tok) {
@@ -23,28 +24,6 @@ static int32_t argmax(const float *x, int32_t n) {
     for (int32_t i = 1; i < n; i++)
         if (x[i] > x[best]) best = i;
     return best;
-}
-
-/* KL(P || Q) of the softmax distributions of two logit rows, in double. */
-static double kl_from_logits(const float *p_logits, const float *q_logits, int32_t n) {
-    double pmax = p_logits[0], qmax = q_logits[0];
-    for (int32_t i = 1; i < n; i++) {
-        if (p_logits[i] > pmax) pmax = p_logits[i];
-        if (q_logits[i] > qmax) qmax = q_logits[i];
-    }
-    double psum = 0.0, qsum = 0.0;
-    for (int32_t i = 0; i < n; i++) {
-        psum += exp(p_logits[i] - pmax);
-        qsum += exp(q_logits[i] - qmax);
-    }
-    const double plog = log(psum), qlog = log(qsum);
-    double kl = 0.0;
-    for (int32_t i = 0; i < n; i++) {
-        const double lp = p_logits[i] - pmax - plog;
-        const double lq = q_logits[i] - qmax - qlog;
-        kl += exp(lp) * (lp - lq);
-    }
-    return kl > 0.0 ? kl : 0.0; /* rounding can give -1e-17 for identical rows */
 }
 
 typedef struct ppl_sums {
@@ -135,7 +114,12 @@ qk_status qk_perplexity(qk_llama_context *ctx, qk_llama_context *ref, const int3
             sums.count++;
             if (ref) {
                 const float *rrow = ref_logits + (size_t)j * n_vocab;
-                const double kl = kl_from_logits(rrow, row, n_vocab);
+                double kl;
+                st = qk_kl_divergence_logits(rrow, row, (size_t)n_vocab, &kl);
+                if (st != QK_OK) {
+                    qk_error_prefix("chunk %d position %d", ci, j);
+                    break;
+                }
                 sums.kl += kl;
                 sums.kl2 += kl * kl;
                 sums.ref_nll -= log_prob(rrow, n_vocab, next);
