@@ -370,6 +370,19 @@ static qk_status th_range(void *st, const qk_obs_chan *chan, const qk_observer_c
     return QK_OK;
 }
 
+qk_status qk_obs_histogram_get(const qk_observer *obs, int64_t channel, const double **hist,
+                               float *min, float *max) {
+    const qk_observer_config *cfg = qk_observer_get_config(obs);
+    const th_state *s = qk_observer_state(obs, channel);
+    if (!cfg || cfg->kind != QK_OBSERVER_HISTOGRAM || !s)
+        return qk_error_set(QK_ERR_INVALID_ARG, "histogram observer: no channel %lld",
+                            (long long)channel);
+    *hist = s->hist;
+    *min = s->min;
+    *max = s->max;
+    return QK_OK;
+}
+
 const qk_observer_ops qk_obs_histogram_ops = {
     .state_size = sizeof(th_state),
     .work_bytes = th_work_bytes,

@@ -163,6 +163,11 @@ static void *state_of(const qk_observer *obs, int64_t c) {
     return obs->states + (size_t)c * obs->ops->state_size;
 }
 
+const void *qk_observer_state(const qk_observer *obs, int64_t channel) {
+    if (!obs || channel < 0 || channel >= obs->channels) return NULL;
+    return state_of(obs, channel);
+}
+
 qk_status qk_observer_create(const qk_observer_config *cfg, qk_observer **out) {
     if (!cfg || !out) return qk_error_set(QK_ERR_INVALID_ARG, "observer create: NULL argument");
     *out = NULL;

@@ -62,6 +62,14 @@ extern const qk_observer_ops qk_obs_entropy_ops;
 extern const qk_observer_ops qk_obs_hist_mse_ops;
 extern const qk_observer_ops qk_obs_histogram_ops;
 
+/* The kind state of one channel (borrowed; NULL when out of range or not
+** yet allocated), for the kinds' own inspection helpers and tests. */
+const void *qk_observer_state(const qk_observer *obs, int64_t channel);
+
+/* HISTOGRAM: one channel's counts (borrowed, cfg.bins of them) and range. */
+qk_status qk_obs_histogram_get(const qk_observer *obs, int64_t channel, const double **hist,
+                               float *min, float *max);
+
 /* [max(min, -amax), min(max, amax)]: a symmetric clip of the observed range. */
 void qk_obs_clip_symmetric(const qk_obs_chan *chan, double amax, float *lo, float *hi);
 
