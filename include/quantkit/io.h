@@ -1,0 +1,183 @@
+/*
+** quantkit io: model files.
+**
+**   - mapped files (read-only mmap) and atomic output files (temporary file
+**     in the destination folder, fsync, rename on commit), used by every
+**     reader and writer in quantkit;
+**   - the tensor description every reader hands out (qk_io_tensor).
+**
+** GGUF lives in quantkit/gguf.h. Files are untrusted: readers check every
+** length, count, offset, alignment and shape product against the file size
+** and for overflow before use, and fail with a message naming the file, the
+** tensor or key, and the byte offset. Status conventions of all readers:
+**   QK_ERR_BAD_MAGIC     the file is not of the format (or a wrong version word)
+**   QK_ERR_TRUNCATED     the file ends inside a fixed-size field or record
+**   QK_ERR_OUT_OF_BOUNDS a declared length, count or offset points past the end
+**   QK_ERR_OVERLAP       two tensors' data regions overlap
+**   QK_ERR_UNKNOWN_TYPE  a dtype / ggml type / value type quantkit does not know
+**   QK_ERR_MISALIGNED    a data offset breaks the format's alignment
+**   QK_ERR_OVERFLOW      a shape product or size overflows int64 / size_t
+**   QK_ERR_SHAPE         a shape inconsistent with the type or the byte range
+**   QK_ERR_CORRUPT       anything else malformed (bad JSON, duplicate names ...)
+**   QK_ERR_UNSUPPORTED   valid but not handled (GGUF v1, more than 4 dimensions)
+**   QK_ERR_IO            the operating system refused (open, read, write, rename)
+** All multi-byte values are little-endian; tensor data pointers point into
+** the read-only mapping and may be unaligned for their element type.
+*/
+#ifndef QUANTKIT_IO_H
+#define QUANTKIT_IO_H
+
+#include <stdio.h> /* FILE */
+
+#include "quantkit/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------
+** Read-only memory-mapped file. The whole file is mapped; an empty file has
+** size 0 and a valid (non-NULL, not dereferenceable) data pointer.
+*/
+typedef struct qk_mapped_file qk_mapped_file;
+
+/* Map `path` read-only. QK_ERR_IO (naming the path and the OS error) when it
+** cannot be opened, is not a regular file, or cannot be mapped. */
+qk_status qk_mapped_file_open(const char *path, qk_mapped_file **out);
+/* Unmap and free; NULL is a no-op. Invalidates every pointer into the file. */
+void qk_mapped_file_close(qk_mapped_file *file);
+/* First byte of the mapping; borrowed, valid until qk_mapped_file_close. */
+const unsigned char *qk_mapped_file_data(const qk_mapped_file *file);
+/* Size in bytes. */
+size_t qk_mapped_file_size(const qk_mapped_file *file);
+/* The path given to qk_mapped_file_open; borrowed, same lifetime. */
+const char *qk_mapped_file_path(const qk_mapped_file *file);
+
+/* ------------------------------------------------------------------------
+** Atomic output file: every quantkit writer goes through this. Bytes go to a
+** new file with a unique name in the destination folder
+** (".NAME.qk-tmp-PID-N"); commit flushes, fsyncs, renames it onto `path`
+** and fsyncs the folder; abort (or any failure in commit) unlinks it. The
+** destination is either untouched or complete, never half-written. Write
+** errors are sticky: after one, every later call returns the same status
+** and commit fails. Messages name the destination path and the OS error
+** (ENOSPC "No space left on device", EFBIG "File too large", ...).
+*/
+typedef struct qk_atomic_file qk_atomic_file;
+
+/* Create the temporary file next to `path` (mode 0666 minus the umask). */
+qk_status qk_atomic_file_open(const char *path, qk_atomic_file **out);
+/* Append `n` bytes (buffered). */
+qk_status qk_atomic_file_write(qk_atomic_file *file, const void *data, size_t n);
+/* Append `n` zero bytes. */
+qk_status qk_atomic_file_write_zeros(qk_atomic_file *file, size_t n);
+/* Bytes appended so far. */
+uint64_t qk_atomic_file_tell(const qk_atomic_file *file);
+/* Destination path; borrowed, valid until commit/abort. */
+const char *qk_atomic_file_path(const qk_atomic_file *file);
+/* Temporary file's path; borrowed, valid until commit/abort. */
+const char *qk_atomic_file_temp_path(const qk_atomic_file *file);
+/* Flush, fsync, rename into place. Always frees `file`; on failure the
+** temporary file is removed and the destination left as it was. */
+qk_status qk_atomic_file_commit(qk_atomic_file *file);
+/* Remove the temporary file and free; NULL is a no-op. */
+void qk_atomic_file_abort(qk_atomic_file *file);
+
+/* ------------------------------------------------------------------------
+** One tensor of a file, as every reader describes it. Shapes are outermost
+** first (row-major, shape[ndim-1] contiguous), as in qk_tensor_view.
+*/
+typedef struct qk_io_tensor {
+    const char *name;           /* borrowed from the reader */
+    qk_type type;               /* element type */
+    int32_t ndim;               /* 0 (scalar) .. QK_MAX_DIMS */
+    int64_t shape[QK_MAX_DIMS]; /* outermost first; unused entries are 0 */
+    uint64_t offset;            /* byte offset of the data in the file */
+    size_t nbytes;              /* bytes of the data */
+    const void *data;           /* borrowed: points into the reader's mapping */
+} qk_io_tensor;
+
+/* Number of elements of a tensor (product of its shape; 1 for ndim 0). */
+int64_t qk_io_tensor_numel(const qk_io_tensor *tensor);
+
+/* ------------------------------------------------------------------------
+** safetensors: u64 LE header length N, N bytes of JSON
+**   {"__metadata__": {"k": "v", ...},
+**    "name": {"dtype": "F32", "shape": [rows, cols], "data_offsets": [b, e]}, ...}
+** then the data; offsets are relative to the byte after the header. dtype
+** names: BOOL U8 I8 I16 U16 I32 U32 I64 U64 F16 BF16 F32 F64 F8_E4M3
+** F8_E5M2. Tensors are listed in header order.
+*/
+typedef struct qk_safetensors qk_safetensors;
+
+/* dtype name <-> qk_type (QK_ERR_UNKNOWN_TYPE; NULL for types without one). */
+qk_status qk_safetensors_dtype_to_type(const char *dtype, qk_type *out);
+const char *qk_safetensors_dtype_name(qk_type type);
+
+/* Map and validate one file: header length, JSON (duplicate keys rejected),
+** every dtype, shape, offset range (inside the file, matching the shape,
+** not overlapping another tensor). Tensor data pointers are borrowed from
+** the mapping until qk_safetensors_close(). */
+qk_status qk_safetensors_open(const char *path, qk_safetensors **out);
+void qk_safetensors_close(qk_safetensors *file);
+const char *qk_safetensors_path(const qk_safetensors *file);
+/* File offset of the data section (8 + header length). */
+uint64_t qk_safetensors_data_offset(const qk_safetensors *file);
+size_t qk_safetensors_tensor_count(const qk_safetensors *file);
+/* Index of tensor `name` or -1. */
+int64_t qk_safetensors_find_tensor(const qk_safetensors *file, const char *name);
+qk_status qk_safetensors_tensor_info(const qk_safetensors *file, size_t index, qk_io_tensor *out);
+/* __metadata__ string pairs, in header order (borrowed). */
+size_t qk_safetensors_metadata_count(const qk_safetensors *file);
+qk_status qk_safetensors_metadata_at(const qk_safetensors *file, size_t index, const char **key,
+                                     const char **value);
+/* Value of metadata `key`, or NULL. */
+const char *qk_safetensors_metadata_get(const qk_safetensors *file, const char *key);
+
+/* A model in one or more safetensors files. `path` is a .safetensors file,
+** a model.safetensors.index.json (its "weight_map" names each tensor's
+** file, relative to the index's folder), or a folder holding an index or
+** else *.safetensors files (all of them, sorted by name). With an index,
+** exactly the tensors it lists are presented, in its order; every listed
+** tensor must exist in its file. A name in two files is QK_ERR_CORRUPT. */
+typedef struct qk_safetensors_set qk_safetensors_set;
+
+qk_status qk_safetensors_set_open(const char *path, qk_safetensors_set **out);
+void qk_safetensors_set_close(qk_safetensors_set *set);
+size_t qk_safetensors_set_tensor_count(const qk_safetensors_set *set);
+int64_t qk_safetensors_set_find_tensor(const qk_safetensors_set *set, const char *name);
+/* Data pointers are borrowed until qk_safetensors_set_close(). */
+qk_status qk_safetensors_set_tensor_info(const qk_safetensors_set *set, size_t index,
+                                         qk_io_tensor *out);
+/* The file holding tensor `index` (borrowed; NULL when out of range). */
+const qk_safetensors *qk_safetensors_set_tensor_file(const qk_safetensors_set *set, size_t index);
+size_t qk_safetensors_set_shard_count(const qk_safetensors_set *set);
+const qk_safetensors *qk_safetensors_set_shard(const qk_safetensors_set *set, size_t index);
+
+/* Streaming writer: declare metadata and tensors (name, type, shape), then
+** begin() writes the header (compact JSON, "__metadata__" first, tensors in
+** declaration order, padded with spaces to a multiple of 8 bytes like the
+** reference writer), then stream every tensor's bytes in order with
+** write() (any chunking), then commit() (atomic rename). Block types have
+** no safetensors dtype (QK_ERR_UNSUPPORTED). Free in every case. */
+typedef struct qk_safetensors_writer qk_safetensors_writer;
+
+qk_status qk_safetensors_writer_create(const char *path, qk_safetensors_writer **out);
+void qk_safetensors_writer_free(qk_safetensors_writer *writer);
+qk_status qk_safetensors_writer_add_metadata(qk_safetensors_writer *writer, const char *key,
+                                             const char *value);
+qk_status qk_safetensors_writer_add_tensor(qk_safetensors_writer *writer, const char *name,
+                                           qk_type type, int32_t ndim, const int64_t *shape);
+qk_status qk_safetensors_writer_begin(qk_safetensors_writer *writer);
+qk_status qk_safetensors_writer_write(qk_safetensors_writer *writer, const void *data, size_t n);
+qk_status qk_safetensors_writer_commit(qk_safetensors_writer *writer);
+
+/* One call: `tensors` (name, type, ndim, shape, data; offset and nbytes are
+** ignored) and `n_metadata` key/value pairs as metadata[2i], metadata[2i+1]. */
+qk_status qk_safetensors_write(const char *path, const qk_io_tensor *tensors, size_t n,
+                               const char *const *metadata, size_t n_metadata);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* QUANTKIT_IO_H */
