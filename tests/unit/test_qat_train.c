@@ -264,6 +264,18 @@ static void test_optimizers(void **state) {
     nn_optimizer_step(&o);
     QK_ASSERT_NEAR_ABS(a[0], 0.9 - 0.1 * m / (sqrt(v) + 1e-8), 1e-6);
     nn_optimizer_free(&o);
+
+    /* Adam for group 0, SGD for group 1 (the example's LSQ parameters) */
+    float wa[1] = {1.0f}, gwa[1] = {2.0f}, sq[1] = {0.5f}, gsq[1] = {0.25f};
+    const nn_param two[2] = {{wa, gwa, 1, 0, false}, {sq, gsq, 1, 1, false}};
+    assert_int_equal(nn_optimizer_init(&o, NN_ADAM, two, 2), 0);
+    o.group1_kind = NN_SGD;
+    o.lr[0] = 0.01f;
+    o.lr[1] = 0.5f;
+    nn_optimizer_step(&o);
+    QK_ASSERT_NEAR_ABS(wa[0], 1.0 - 0.01 * 2.0 / (2.0 + 1e-8), 1e-7);
+    QK_ASSERT_F32_BITS_EQ(sq[0], 0.375f); /* 0.5 - 0.5 * 0.25 */
+    nn_optimizer_free(&o);
 }
 
 static void test_rng_shuffle(void **state) {
