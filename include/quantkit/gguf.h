@@ -161,6 +161,75 @@ qk_status qk_gguf_reader_tensor_info(const qk_gguf_reader *reader, int64_t index
 /* The tensor's offset relative to the data section, as stored. */
 uint64_t qk_gguf_reader_tensor_rel_offset(const qk_gguf_reader *reader, int64_t index);
 
+/* ------------------------------------------------------------------------
+** Streaming writer (GGUF v3). Declare every key/value pair and every
+** tensor (name, type, shape) first, in file order; begin() computes the
+** offsets (packed, each aligned to general.alignment, default 32) and
+** writes the header, the pairs and the tensor table; then stream each
+** tensor's bytes in declaration order with write() (any chunking; the
+** writer pads between tensors), and commit() renames the finished file
+** into place (quantkit/io.h's atomic file). Memory use is the pairs plus
+** the caller's chunks. Free the writer in every case; freeing an
+** uncommitted writer removes its temporary file.
+*/
+typedef struct qk_gguf_writer qk_gguf_writer;
+
+/* Create the temporary output next to `path` (QK_ERR_IO when impossible). */
+qk_status qk_gguf_writer_create(const char *path, qk_gguf_writer **out);
+/* NULL is a no-op; an uncommitted file is discarded. */
+void qk_gguf_writer_free(qk_gguf_writer *writer);
+
+/* Key/value pairs, written in the order added. Keys must be unique and
+** non-empty (QK_ERR_INVALID_ARG). "general.alignment" must be a u32 power
+** of two; it sets the alignment of the data. */
+qk_status qk_gguf_writer_add_u8(qk_gguf_writer *writer, const char *key, uint8_t value);
+qk_status qk_gguf_writer_add_i8(qk_gguf_writer *writer, const char *key, int8_t value);
+qk_status qk_gguf_writer_add_u16(qk_gguf_writer *writer, const char *key, uint16_t value);
+qk_status qk_gguf_writer_add_i16(qk_gguf_writer *writer, const char *key, int16_t value);
+qk_status qk_gguf_writer_add_u32(qk_gguf_writer *writer, const char *key, uint32_t value);
+qk_status qk_gguf_writer_add_i32(qk_gguf_writer *writer, const char *key, int32_t value);
+qk_status qk_gguf_writer_add_u64(qk_gguf_writer *writer, const char *key, uint64_t value);
+qk_status qk_gguf_writer_add_i64(qk_gguf_writer *writer, const char *key, int64_t value);
+qk_status qk_gguf_writer_add_f32(qk_gguf_writer *writer, const char *key, float value);
+qk_status qk_gguf_writer_add_f64(qk_gguf_writer *writer, const char *key, double value);
+qk_status qk_gguf_writer_add_bool(qk_gguf_writer *writer, const char *key, bool value);
+qk_status qk_gguf_writer_add_str(qk_gguf_writer *writer, const char *key, const char *value);
+/* A string of `len` bytes (may hold NUL bytes). */
+qk_status qk_gguf_writer_add_str_n(qk_gguf_writer *writer, const char *key, const char *value,
+                                   uint64_t len);
+/* Array of `n` numbers or bools of `elem_type`, `data` in little-endian
+** element layout (bools one byte each). */
+qk_status qk_gguf_writer_add_arr(qk_gguf_writer *writer, const char *key,
+                                 qk_gguf_value_type elem_type, const void *data, uint64_t n);
+/* Array of `n` strings; `lens` may be NULL (then strlen of each). */
+qk_status qk_gguf_writer_add_arr_str(qk_gguf_writer *writer, const char *key,
+                                     const char *const *strs, const uint64_t *lens, uint64_t n);
+/* Copy pair `index` of `reader` verbatim (same key, type and value bytes). */
+qk_status qk_gguf_writer_copy_kv(qk_gguf_writer *writer, const qk_gguf_reader *reader,
+                                 int64_t index);
+
+/* Declare the next tensor: `shape` outermost first (ndim 0..4), the
+** innermost dimension a multiple of the type's block size, name shorter
+** than 64 bytes (ggml's limit) and unique. */
+qk_status qk_gguf_writer_add_tensor(qk_gguf_writer *writer, const char *name, qk_type type,
+                                    int32_t ndim, const int64_t *shape);
+/* Write header, pairs and tensor table. Nothing can be declared after. */
+qk_status qk_gguf_writer_begin(qk_gguf_writer *writer);
+/* Append `n` bytes of tensor data: they fill the current tensor, then the
+** next ones, in declaration order. More bytes than declared is QK_ERR_STATE. */
+qk_status qk_gguf_writer_write(qk_gguf_writer *writer, const void *data, size_t n);
+/* Index of the tensor the next write() fills (-1 before begin / when done
+** with errors; the tensor count when every tensor is complete). */
+int64_t qk_gguf_writer_current_tensor(const qk_gguf_writer *writer);
+/* Check every tensor is complete, then flush, fsync and rename into place
+** (begin() is called first if it was not). */
+qk_status qk_gguf_writer_commit(qk_gguf_writer *writer);
+
+/* Read `src` and write the same pairs and tensors to `dst` through the
+** writer. Files quantkit wrote come back byte-identical; so do llama.cpp's
+** v3 files, whose offsets are packed the same way. */
+qk_status qk_gguf_copy(const char *src, const char *dst);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,11 +7,15 @@
 
 #include "quantkit/core.h"
 #include "quantkit/quant.h"
+#include "quantkit/ggml.h"
 #include "quantkit/calib.h"
 #include "quantkit/metrics.h"
 #include "quantkit/qat.h"
+#include "quantkit/kernels.h"
 #include "quantkit/io.h"
 #include "quantkit/gguf.h"
 #include "quantkit/tokenizer.h"
+#include "quantkit/model.h"
+#include "quantkit/mix.h"
 
 #endif /* QUANTKIT_QUANTKIT_H */

@@ -9,7 +9,7 @@
 
 #include "core/error.h"
 #include "io/bytes.h"
-#include "quantkit/gguf.h"
+#include "io/gguf_internal.h"
 
 /* A key/value needs at least 8 (key length) + 1 (key) + 4 (type) + 1 bytes,
 ** a tensor info 8 (name length) + 4 (n_dims) + 4 (type) + 8 (offset). */
@@ -22,6 +22,7 @@ typedef struct gguf_kv {
     qk_gguf_value_type elem_type; /* arrays */
     uint64_t n;                   /* array length; 1 for scalars */
     size_t value_pos;             /* file offset of the value / first element */
+    size_t type_pos, end_pos;     /* the encoded value: type field .. end */
     char *str;                    /* scalar string: NUL-terminated copy */
     uint64_t str_len;
     uint64_t *str_pos; /* arrays of strings: offset of each element */
@@ -104,6 +105,7 @@ static qk_status read_name(qk_cursor *c, const char *what, char **out) {
 
 static qk_status parse_value(qk_gguf_reader *r, qk_cursor *c, gguf_kv *kv) {
     size_t at = c->pos;
+    kv->type_pos = at;
     uint32_t type;
     qk_status st = qk_cursor_u32(c, &type, "value type");
     if (st != QK_OK) return st;
@@ -201,6 +203,7 @@ static qk_status parse_kvs(qk_gguf_reader *r, qk_cursor *c, uint64_t n_kv) {
         qk_status st = read_name(c, "key", &kv->key);
         if (st == QK_OK) st = parse_value(r, c, kv);
         if (st != QK_OK) return st;
+        kv->end_pos = c->pos;
         r->kv_sorted[i].name = kv->key;
         r->kv_sorted[i].index = (int64_t)i;
     }
@@ -700,4 +703,14 @@ qk_status qk_gguf_reader_tensor_info(const qk_gguf_reader *r, int64_t index, qk_
 uint64_t qk_gguf_reader_tensor_rel_offset(const qk_gguf_reader *r, int64_t index) {
     if (!r || index < 0 || index >= r->n_tensors) return 0;
     return r->tensors[index].rel_offset;
+}
+
+qk_status qk_gguf_reader_kv_raw(const qk_gguf_reader *r, int64_t index, const unsigned char **raw,
+                                size_t *len) {
+    if (!r || index < 0 || index >= r->n_kv)
+        return qk_error_set(QK_ERR_INVALID_ARG, "gguf: key/value index %lld out of range",
+                            (long long)index);
+    *raw = r->base + r->kvs[index].type_pos;
+    *len = r->kvs[index].end_pos - r->kvs[index].type_pos;
+    return QK_OK;
 }

@@ -53,6 +53,7 @@ struct qk_tokenizer {
     /* SPM */
     bool add_dummy_prefix, remove_extra_ws, escape_ws, ws_suffix, byte_fallback, llama2c;
     bool has_unused;       /* some piece is UNUSED: merges into it are undone */
+    bool split_at_space;   /* no mergeable piece has the space symbol past its start */
     int32_t byte_ids[256]; /* id of <0xNN>, -1 when absent */
     qk_tok_map user_map;   /* user-defined pieces (matched whole, never merged) */
     uint32_t user_max_len;

@@ -113,6 +113,17 @@ qk_status qk_tokenizer_create_spm(const qk_spm_vocab *v, qk_tokenizer **out) {
             if (tok->text_len[i] > tok->user_max_len) tok->user_max_len = tok->text_len[i];
         }
     }
+    /* may words be merged one at a time? (see encode_fragment) */
+    tok->split_at_space = !tok->llama2c;
+    for (int32_t i = 0; i < n && tok->split_at_space; i++) {
+        int t = tok->types[i];
+        if (t != QK_TOKEN_NORMAL && t != QK_TOKEN_USER_DEFINED && t != QK_TOKEN_UNUSED) continue;
+        const char *s = qk_tok_text(tok, i);
+        size_t l = tok->text_len[i];
+        for (size_t j = 1; j < l && tok->split_at_space; j++)
+            if (tok->escape_ws ? (l - j >= 3 && memcmp(s + j, SPACE_SYMBOL, 3) == 0) : s[j] == ' ')
+                tok->split_at_space = false;
+    }
     if (tok->llama2c) /* run.c: byte b is token b + 3, whatever its text */
         for (int b = 0; b < 256; b++) tok->byte_ids[b] = b + 3 < n ? b + 3 : -1;
     if (tok->parse_special && !tok->llama2c &&
@@ -139,6 +150,8 @@ typedef struct work {
 } work;
 
 static qk_status buf_put(work *w, const char *s, size_t n) {
+    if (n > (size_t)INT32_MAX - w->len) /* symbols hold int32 offsets */
+        return qk_error_set(QK_ERR_OVERFLOW, "tokenizer: the normalized text passes 2 GiB");
     if (w->len + n > w->cap) {
         size_t cap = w->cap ? w->cap : 256;
         while (cap < w->len + n) cap *= 2;
@@ -154,6 +167,8 @@ static qk_status buf_put(work *w, const char *s, size_t n) {
 
 static qk_status sym_add(work *w, size_t start, size_t len, int32_t id, bool freeze) {
     if (w->n_syms == w->cap_syms) {
+        if (w->cap_syms > INT32_MAX / 4)
+            return qk_error_set(QK_ERR_OVERFLOW, "tokenizer: too many symbols");
         int32_t cap = w->cap_syms ? w->cap_syms * 2 : 256;
         qk_tok_sym *s = realloc(w->syms, (size_t)cap * sizeof *s);
         if (!s) return qk_error_set(QK_ERR_NOMEM, "tokenizer: out of memory (%d symbols)", cap);
@@ -265,16 +280,41 @@ static qk_status normalize(work *w, const char *text, size_t n, bool dummy) {
 }
 
 /* One plain-text fragment, SentencePiece / llama.cpp flavour. */
+/* Merge the symbols gathered so far and emit their ids. */
+static qk_status flush_chunk(work *w, size_t at, qk_tok_out *out) {
+    qk_status st;
+    if (w->n_syms == 0) return QK_OK;
+    if ((st = qk_tok_merge(w->syms, w->n_syms, pair_spm, w, &w->heap)) != QK_OK) return st;
+    /* offsets in errors: the normalized text's, close enough to name the place */
+    for (int32_t i = 0; i >= 0; i = w->syms[i].next) {
+        const qk_tok_sym *s = &w->syms[i];
+        st = emit_piece(w, w->buf + s->start, (size_t)s->len, s->id, at + (size_t)s->start, 0, out);
+        if (st != QK_OK) return st;
+    }
+    w->n_syms = 0;
+    return QK_OK;
+}
+
+/* One plain-text fragment, SentencePiece / llama.cpp flavour. When no piece
+** that can be a merge result has the space symbol after its first byte
+** (tok->split_at_space), no pair across the start of a "▁..." word can ever
+** merge, so each word is merged on its own: the same result as merging over
+** the whole text, with a queue that stays small. */
 static qk_status encode_fragment(work *w, const char *text, size_t n, bool dummy, size_t at,
                                  qk_tok_out *out) {
     const qk_tokenizer *tok = w->tok;
     qk_status st = normalize(w, text, n, dummy);
     if (st != QK_OK) return st;
+    const char *sp = tok->escape_ws ? SPACE_SYMBOL : " ";
+    size_t sp_len = tok->escape_ws ? 3 : 1;
     w->n_syms = 0;
     const unsigned char *u = (const unsigned char *)w->buf;
     for (size_t p = 0; p < w->len;) {
         size_t k = 0;
         int32_t id = -1;
+        if (tok->split_at_space && w->n_syms > 0 && w->len - p >= sp_len &&
+            memcmp(w->buf + p, sp, sp_len) == 0 && (st = flush_chunk(w, at, out)) != QK_OK)
+            return st;
         if (tok->user_max_len) { /* longest user-defined piece here */
             size_t max = w->len - p < tok->user_max_len ? w->len - p : tok->user_max_len;
             for (size_t l = max; l > 0 && id < 0; l--) {
@@ -290,15 +330,7 @@ static qk_status encode_fragment(work *w, const char *text, size_t n, bool dummy
         if ((st = sym_add(w, p, k, id, frozen)) != QK_OK) return st;
         p += k;
     }
-    if (w->n_syms == 0) return QK_OK;
-    if ((st = qk_tok_merge(w->syms, w->n_syms, pair_spm, w, &w->heap)) != QK_OK) return st;
-    /* offsets in errors: the normalized text's, close enough to name the place */
-    for (int32_t i = 0; i >= 0; i = w->syms[i].next) {
-        const qk_tok_sym *s = &w->syms[i];
-        st = emit_piece(w, w->buf + s->start, (size_t)s->len, s->id, at + (size_t)s->start, 0, out);
-        if (st != QK_OK) return st;
-    }
-    return QK_OK;
+    return flush_chunk(w, at, out);
 }
 
 /* One character (or the dummy " ") of llama2.c's first pass: its token, or

@@ -1,0 +1,94 @@
+/*
+** Internal to the ggml block formats (src/quant/ggml_*.c): the per-type row
+** functions the dispatcher (ggml_row.c) calls, and the scale searches the
+** quantizers share (ggml_search.c).
+**
+** Row functions receive arguments the dispatcher has already checked: x
+** finite, n a positive multiple of the block size, importance NULL or n
+** finite non-negative weights whose maximum is in [0.5, 1) (scaled by a
+** power of two, which changes no decision of any search: every weighted sum
+** they compare scales exactly).
+*/
+#ifndef QK_QUANT_GGML_INTERNAL_H
+#define QK_QUANT_GGML_INTERNAL_H
+
+#include <math.h> /* nearbyintf, fabsf */
+
+#include "quantkit/ggml.h"
+
+#define QK_GGML_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define QK_GGML_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Blocks below this largest magnitude are treated as all zero (ggml's
+** GROUP_MAX_EPS). */
+#define QK_GGML_GROUP_MAX_EPS 1e-15f
+
+/* Round to nearest, ties to even, as ggml's nearest_int (which adds
+** 1.5 * 2^23 and reads the mantissa) for |v| <= 4194303. Outside that range
+** the result is clamped and NaN gives 0, so the value is always defined. */
+static inline int qk_ggml_nearest_int(float v) {
+    if (!(v == v)) return 0;
+    if (v > 4194303.f) return 4194303;
+    if (v < -4194303.f) return -4194303;
+    return (int)nearbyintf(v);
+}
+
+typedef void (*qk_ggml_quantize_fn)(const float *x, void *dst, int64_t n, const float *imp);
+typedef void (*qk_ggml_dequantize_fn)(const void *src, float *y, int64_t n);
+
+/* ggml_legacy.c */
+void qk_ggml_quantize_q4_0(const float *x, void *dst, int64_t n, const float *imp);
+void qk_ggml_quantize_q4_1(const float *x, void *dst, int64_t n, const float *imp);
+void qk_ggml_quantize_q5_0(const float *x, void *dst, int64_t n, const float *imp);
+void qk_ggml_quantize_q5_1(const float *x, void *dst, int64_t n, const float *imp);
+void qk_ggml_quantize_q8_0(const float *x, void *dst, int64_t n, const float *imp);
+void qk_ggml_quantize_q8_1(const float *x, void *dst, int64_t n, const float *imp);
+void qk_ggml_dequantize_q4_0(const void *src, float *y, int64_t n);
+void qk_ggml_dequantize_q4_1(const void *src, float *y, int64_t n);
+void qk_ggml_dequantize_q5_0(const void *src, float *y, int64_t n);
+void qk_ggml_dequantize_q5_1(const void *src, float *y, int64_t n);
+void qk_ggml_dequantize_q8_0(const void *src, float *y, int64_t n);
+void qk_ggml_dequantize_q8_1(const void *src, float *y, int64_t n);
+
+/* ---- scale searches (ggml_search.c) ------------------------------------
+** Each follows the arithmetic of the ggml function of the same name
+** (ggml-quants.c), so that callers that need ggml's exact output get it.
+*/
+
+/* Symmetric: x[i] ~ scale * (L[i] - nmax), L in [0, 2*nmax-1]. Weights are
+** qw, or by rmse_type 1: x^2, 2: 1, 3: |x|, 4: sqrt|x|. rmse_type 0 is plain
+** rounding; a negative type stops after the first least-squares step.
+** Otherwise 18 more candidate inverse scales -(nmax + 0.1 k)/max, k in
+** [-9, 9] \ {0}, keeping the best weighted least-squares fit. */
+float qk_ggml_make_qx_quants(int n, int nmax, const float *x, int8_t *L, int rmse_type,
+                             const float *qw);
+
+/* As make_qx_quants with weights x^2, then up to 5 rounds of changing one
+** quant at a time while that improves the weighted fit (do_rmse), L in
+** [0, 2*nmax-1]. */
+float qk_ggml_make_q3_quants(int n, int nmax, const float *x, int8_t *L, bool do_rmse);
+
+/* Asymmetric: x[i] ~ scale * L[i] - the_min, L in [0, nmax], the_min >= 0.
+** Tries inverse scales (rmin + rdelta k + nmax) / (max - min), k in
+** [0, nstep], fitting scale and min by weighted least squares for each;
+** keeps the lowest weighted squared (or absolute, use_mad) error. */
+float qk_ggml_make_qkx2_quants(int n, int nmax, const float *x, const float *weights, uint8_t *L,
+                               float *the_min, uint8_t *Laux, float rmin, float rdelta, int nstep,
+                               bool use_mad);
+
+/* As make_qkx2_quants; weights may be NULL (then x^2) and quants of a
+** candidate are clamped before rounding so that no step overflows. */
+float qk_ggml_make_qkx3_quants(int n, int nmax, const float *x, const float *weights, uint8_t *L,
+                               float *the_min, uint8_t *Laux, float rmin, float rdelta, int nstep,
+                               bool use_mad);
+
+/* Non-negative values x ~ scale * L, L in [0, nmax], weighted by qw: the
+** best of 9 inverse scales (nmax + 0.1 k) / max, then up to 5 rounds of
+** single-quant changes. */
+float qk_ggml_make_qp_quants(int n, int nmax, const float *x, uint8_t *L, const float *qw);
+
+/* Index of the entry of the sorted table val[0..n) nearest to x (ties to
+** the larger entry). */
+int qk_ggml_best_index_int8(int n, const int8_t *val, float x);
+
+#endif

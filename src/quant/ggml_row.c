@@ -1,0 +1,207 @@
+/*
+** Row entry points of the ggml block formats: argument checks, the table of
+** per-type functions, plain float types, and the parallel loop over rows.
+*/
+#include <stdlib.h> /* malloc, free */
+#include <string.h> /* memcpy */
+
+#include "core/error.h"
+#include "quant/ggml_internal.h"
+
+const int8_t qk_iq4nl_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                    1,    13,   25,  38,  53,  69,  89,  113};
+
+typedef struct ggml_kind {
+    qk_ggml_quantize_fn quantize;
+    qk_ggml_dequantize_fn dequantize;
+    bool uses_importance;
+    /* Byte offsets of the block's f16 scale fields (-1 ends the list), to
+    ** reject blocks whose scale overflowed f16. */
+    int half_offsets[2];
+} ggml_kind;
+
+static const ggml_kind *kind_of(qk_type type) {
+    static const ggml_kind KINDS[QK_TYPE_COUNT] = {
+        [QK_TYPE_Q4_0] = {qk_ggml_quantize_q4_0, qk_ggml_dequantize_q4_0, true, {0, -1}},
+        [QK_TYPE_Q4_1] = {qk_ggml_quantize_q4_1, qk_ggml_dequantize_q4_1, true, {0, 2}},
+        [QK_TYPE_Q5_0] = {qk_ggml_quantize_q5_0, qk_ggml_dequantize_q5_0, true, {0, -1}},
+        [QK_TYPE_Q5_1] = {qk_ggml_quantize_q5_1, qk_ggml_dequantize_q5_1, true, {0, 2}},
+        [QK_TYPE_Q8_0] = {qk_ggml_quantize_q8_0, qk_ggml_dequantize_q8_0, false, {0, -1}},
+        [QK_TYPE_Q8_1] = {qk_ggml_quantize_q8_1, qk_ggml_dequantize_q8_1, false, {0, 2}},
+    };
+    if ((int)type < 0 || type >= QK_TYPE_COUNT || !KINDS[type].quantize) return NULL;
+    return &KINDS[type];
+}
+
+static bool is_plain_float(qk_type type) {
+    return type == QK_TYPE_F32 || type == QK_TYPE_F16 || type == QK_TYPE_BF16 ||
+           type == QK_TYPE_F8_E4M3 || type == QK_TYPE_F8_E5M2;
+}
+
+bool qk_type_uses_importance(qk_type type) {
+    const ggml_kind *k = kind_of(type);
+    return k && k->uses_importance;
+}
+
+/* n elements of `type`: a known type, n >= 0 and whole blocks. */
+static qk_status check_count(const char *what, qk_type type, int64_t n) {
+    size_t bytes;
+    qk_status st = qk_type_row_bytes(type, n, &bytes);
+    if (st != QK_OK) return qk_error_prefix("%s %s", what, qk_type_name(type));
+    return QK_OK;
+}
+
+static qk_status check_finite(const float *x, int64_t n, int64_t row, const char *what) {
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(x[i])) {
+            if (row >= 0)
+                return qk_error_set(QK_ERR_NONFINITE, "%s: row %lld, column %lld is %g", what,
+                                    (long long)row, (long long)i, (double)x[i]);
+            return qk_error_set(QK_ERR_NONFINITE, "%s: element %lld is %g", what, (long long)i,
+                                (double)x[i]);
+        }
+    }
+    return QK_OK;
+}
+
+/* Check the importance weights and copy them scaled by the power of two
+** that brings their maximum into [0.5, 1) (exact, so no search decision
+** changes, and huge or tiny weights cannot overflow or underflow the
+** weighted sums). *out is NULL when `imp` is NULL; free() it. */
+static qk_status prepare_importance(const float *imp, int64_t n, float **out) {
+    *out = NULL;
+    if (!imp) return QK_OK;
+    float max = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(imp[i]))
+            return qk_error_set(QK_ERR_NONFINITE, "importance: column %lld is %g", (long long)i,
+                                (double)imp[i]);
+        if (imp[i] < 0.0f)
+            return qk_error_set(QK_ERR_INVALID_ARG, "importance: column %lld is negative (%g)",
+                                (long long)i, (double)imp[i]);
+        if (imp[i] > max) max = imp[i];
+    }
+    float *w = malloc((size_t)n * sizeof *w);
+    if (!w) return qk_error_set(QK_ERR_NOMEM, "importance: %lld weights", (long long)n);
+    int e = 0;
+    if (max > 0.0f) frexpf(max, &e);
+    for (int64_t i = 0; i < n; i++) w[i] = ldexpf(imp[i], -e);
+    *out = w;
+    return QK_OK;
+}
+
+/* Quantize one checked row; QK_ERR_NUMERIC when a block's f16 scale
+** overflowed. `row` < 0 for a single row. */
+static qk_status quantize_checked(const ggml_kind *k, qk_type type, const float *x, void *dst,
+                                  int64_t n, const float *w, int64_t row) {
+    k->quantize(x, dst, n, w);
+    const qk_type_traits *t = qk_type_get_traits(type);
+    const unsigned char *p = dst;
+    for (int64_t b = 0; b < n / t->block_elems; b++, p += t->block_bytes) {
+        for (int f = 0; f < 2 && k->half_offsets[f] >= 0; f++) {
+            uint16_t h;
+            memcpy(&h, p + k->half_offsets[f], sizeof h);
+            if ((h & 0x7C00) != 0x7C00) continue;
+            float amax = 0.0f;
+            for (int64_t j = b * t->block_elems; j < (b + 1) * t->block_elems; j++)
+                amax = fmaxf(amax, fabsf(x[j]));
+            return qk_error_set(QK_ERR_NUMERIC,
+                                "quantize %s: %s%lld%selements %lld..%lld (largest magnitude %g) "
+                                "need a scale beyond the f16 range",
+                                t->name, row >= 0 ? "row " : "", row >= 0 ? (long long)row : 0LL,
+                                row >= 0 ? ", " : "", (long long)(b * t->block_elems),
+                                (long long)((b + 1) * t->block_elems - 1), (double)amax);
+        }
+    }
+    return QK_OK;
+}
+
+qk_status qk_quantize_row(qk_type type, const float *x, void *dst, int64_t n,
+                          const float *importance) {
+    const ggml_kind *k = kind_of(type);
+    if (!k && !is_plain_float(type))
+        return qk_error_set(QK_ERR_UNSUPPORTED, "quantize: %s is not a ggml block or float type",
+                            qk_type_name(type));
+    qk_status st = check_count("quantize", type, n);
+    if (st != QK_OK) return st;
+    if (n > 0 && (!x || !dst)) return qk_error_set(QK_ERR_INVALID_ARG, "quantize: NULL buffer");
+    st = check_finite(x, n, -1, "quantize");
+    if (st != QK_OK) return st;
+    if (!k) return qk_convert(QK_TYPE_F32, x, type, dst, (size_t)n);
+    if (n == 0) return QK_OK;
+    float *w = NULL;
+    if (k->uses_importance) {
+        st = prepare_importance(importance, n, &w);
+        if (st != QK_OK) return st;
+    }
+    st = quantize_checked(k, type, x, dst, n, w, -1);
+    free(w);
+    return st;
+}
+
+qk_status qk_dequantize_row(qk_type type, const void *src, float *y, int64_t n) {
+    const ggml_kind *k = kind_of(type);
+    if (!k && !is_plain_float(type))
+        return qk_error_set(QK_ERR_UNSUPPORTED, "dequantize: %s is not a ggml block or float type",
+                            qk_type_name(type));
+    qk_status st = check_count("dequantize", type, n);
+    if (st != QK_OK) return st;
+    if (n > 0 && (!src || !y)) return qk_error_set(QK_ERR_INVALID_ARG, "dequantize: NULL buffer");
+    if (!k) return qk_convert(type, src, QK_TYPE_F32, y, (size_t)n);
+    k->dequantize(src, y, n);
+    return QK_OK;
+}
+
+qk_status qk_quantize_rows(qk_type type, const float *x, void *dst, int64_t nrows, int64_t ncols,
+                           const float *importance) {
+    const ggml_kind *k = kind_of(type);
+    if (!k && !is_plain_float(type))
+        return qk_error_set(QK_ERR_UNSUPPORTED, "quantize: %s is not a ggml block or float type",
+                            qk_type_name(type));
+    if (nrows < 0)
+        return qk_error_set(QK_ERR_SHAPE, "quantize: negative row count %lld", (long long)nrows);
+    qk_status st = check_count("quantize", type, ncols);
+    if (st != QK_OK) return st;
+    if (nrows > 0 && ncols > 0 && (!x || !dst))
+        return qk_error_set(QK_ERR_INVALID_ARG, "quantize: NULL buffer");
+    if (nrows == 0 || ncols == 0) return QK_OK;
+    if (ncols > INT64_MAX / nrows)
+        return qk_error_set(QK_ERR_OVERFLOW, "quantize: %lld x %lld elements overflow",
+                            (long long)nrows, (long long)ncols);
+    size_t row_bytes;
+    st = qk_type_row_bytes(type, ncols, &row_bytes);
+    if (st != QK_OK) return st;
+    size_t total;
+    if (!qk_mul_size(row_bytes, (size_t)nrows, &total))
+        return qk_error_set(QK_ERR_OVERFLOW, "quantize: %lld rows of %zu bytes overflow",
+                            (long long)nrows, row_bytes);
+    for (int64_t r = 0; r < nrows; r++) {
+        st = check_finite(x + r * ncols, ncols, r, "quantize");
+        if (st != QK_OK) return st;
+    }
+    float *w = NULL;
+    if (k && k->uses_importance) {
+        st = prepare_importance(importance, ncols, &w);
+        if (st != QK_OK) return st;
+    }
+    /* Rows are independent: each thread writes its own rows, and a failing
+    ** row is recorded and its error re-raised on this thread afterwards. */
+    int64_t first_bad = nrows;
+#pragma omp parallel for schedule(dynamic, 1) reduction(min : first_bad)
+    for (int64_t r = 0; r < nrows; r++) {
+        const float *xr = x + r * ncols;
+        unsigned char *yr = (unsigned char *)dst + (size_t)r * row_bytes;
+        qk_status s = k ? quantize_checked(k, type, xr, yr, ncols, w, r)
+                        : qk_convert(QK_TYPE_F32, xr, type, yr, (size_t)ncols);
+        if (s != QK_OK && r < first_bad) first_bad = r;
+    }
+    if (first_bad < nrows) {
+        const int64_t r = first_bad;
+        st = k ? quantize_checked(k, type, x + r * ncols,
+                                  (unsigned char *)dst + (size_t)r * row_bytes, ncols, w, r)
+               : qk_convert(QK_TYPE_F32, x + r * ncols, type,
+                            (unsigned char *)dst + (size_t)r * row_bytes, (size_t)ncols);
+    }
+    free(w);
+    return st;
+}
