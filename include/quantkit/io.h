@@ -100,6 +100,83 @@ typedef struct qk_io_tensor {
 /* Number of elements of a tensor (product of its shape; 1 for ndim 0). */
 int64_t qk_io_tensor_numel(const qk_io_tensor *tensor);
 
+/* ------------------------------------------------------------------------
+** safetensors: u64 LE header length N, N bytes of JSON
+**   {"__metadata__": {"k": "v", ...},
+**    "name": {"dtype": "F32", "shape": [rows, cols], "data_offsets": [b, e]}, ...}
+** then the data; offsets are relative to the byte after the header. dtype
+** names: BOOL U8 I8 I16 U16 I32 U32 I64 U64 F16 BF16 F32 F64 F8_E4M3
+** F8_E5M2. Tensors are listed in header order.
+*/
+typedef struct qk_safetensors qk_safetensors;
+
+/* dtype name <-> qk_type (QK_ERR_UNKNOWN_TYPE; NULL for types without one). */
+qk_status qk_safetensors_dtype_to_type(const char *dtype, qk_type *out);
+const char *qk_safetensors_dtype_name(qk_type type);
+
+/* Map and validate one file: header length, JSON (duplicate keys rejected),
+** every dtype, shape, offset range (inside the file, matching the shape,
+** not overlapping another tensor). Tensor data pointers are borrowed from
+** the mapping until qk_safetensors_close(). */
+qk_status qk_safetensors_open(const char *path, qk_safetensors **out);
+void qk_safetensors_close(qk_safetensors *file);
+const char *qk_safetensors_path(const qk_safetensors *file);
+/* File offset of the data section (8 + header length). */
+uint64_t qk_safetensors_data_offset(const qk_safetensors *file);
+size_t qk_safetensors_tensor_count(const qk_safetensors *file);
+/* Index of tensor `name` or -1. */
+int64_t qk_safetensors_find_tensor(const qk_safetensors *file, const char *name);
+qk_status qk_safetensors_tensor_info(const qk_safetensors *file, size_t index, qk_io_tensor *out);
+/* __metadata__ string pairs, in header order (borrowed). */
+size_t qk_safetensors_metadata_count(const qk_safetensors *file);
+qk_status qk_safetensors_metadata_at(const qk_safetensors *file, size_t index, const char **key,
+                                     const char **value);
+/* Value of metadata `key`, or NULL. */
+const char *qk_safetensors_metadata_get(const qk_safetensors *file, const char *key);
+
+/* A model in one or more safetensors files. `path` is a .safetensors file,
+** a model.safetensors.index.json (its "weight_map" names each tensor's
+** file, relative to the index's folder), or a folder holding an index or
+** else *.safetensors files (all of them, sorted by name). With an index,
+** exactly the tensors it lists are presented, in its order; every listed
+** tensor must exist in its file. A name in two files is QK_ERR_CORRUPT. */
+typedef struct qk_safetensors_set qk_safetensors_set;
+
+qk_status qk_safetensors_set_open(const char *path, qk_safetensors_set **out);
+void qk_safetensors_set_close(qk_safetensors_set *set);
+size_t qk_safetensors_set_tensor_count(const qk_safetensors_set *set);
+int64_t qk_safetensors_set_find_tensor(const qk_safetensors_set *set, const char *name);
+/* Data pointers are borrowed until qk_safetensors_set_close(). */
+qk_status qk_safetensors_set_tensor_info(const qk_safetensors_set *set, size_t index,
+                                         qk_io_tensor *out);
+/* The file holding tensor `index` (borrowed; NULL when out of range). */
+const qk_safetensors *qk_safetensors_set_tensor_file(const qk_safetensors_set *set, size_t index);
+size_t qk_safetensors_set_shard_count(const qk_safetensors_set *set);
+const qk_safetensors *qk_safetensors_set_shard(const qk_safetensors_set *set, size_t index);
+
+/* Streaming writer: declare metadata and tensors (name, type, shape), then
+** begin() writes the header (compact JSON, "__metadata__" first, tensors in
+** declaration order, padded with spaces to a multiple of 8 bytes like the
+** reference writer), then stream every tensor's bytes in order with
+** write() (any chunking), then commit() (atomic rename). Block types have
+** no safetensors dtype (QK_ERR_UNSUPPORTED). Free in every case. */
+typedef struct qk_safetensors_writer qk_safetensors_writer;
+
+qk_status qk_safetensors_writer_create(const char *path, qk_safetensors_writer **out);
+void qk_safetensors_writer_free(qk_safetensors_writer *writer);
+qk_status qk_safetensors_writer_add_metadata(qk_safetensors_writer *writer, const char *key,
+                                             const char *value);
+qk_status qk_safetensors_writer_add_tensor(qk_safetensors_writer *writer, const char *name,
+                                           qk_type type, int32_t ndim, const int64_t *shape);
+qk_status qk_safetensors_writer_begin(qk_safetensors_writer *writer);
+qk_status qk_safetensors_writer_write(qk_safetensors_writer *writer, const void *data, size_t n);
+qk_status qk_safetensors_writer_commit(qk_safetensors_writer *writer);
+
+/* One call: `tensors` (name, type, ndim, shape, data; offset and nbytes are
+** ignored) and `n_metadata` key/value pairs as metadata[2i], metadata[2i+1]. */
+qk_status qk_safetensors_write(const char *path, const qk_io_tensor *tensors, size_t n,
+                               const char *const *metadata, size_t n_metadata);
+
 #ifdef __cplusplus
 }
 #endif

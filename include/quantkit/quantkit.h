@@ -11,8 +11,11 @@
 #include "quantkit/calib.h"
 #include "quantkit/metrics.h"
 #include "quantkit/qat.h"
+#include "quantkit/kernels.h"
 #include "quantkit/io.h"
 #include "quantkit/gguf.h"
 #include "quantkit/tokenizer.h"
+#include "quantkit/model.h"
+#include "quantkit/mix.h"
 
 #endif /* QUANTKIT_QUANTKIT_H */

@@ -25,6 +25,10 @@
 **  - invalid UTF-8: a "character" is a byte plus up to three following
 **    continuation bytes (llama2.c's rule); SentencePiece substitutes U+FFFD,
 **    llama.cpp goes by the lead byte. Valid UTF-8 is split identically.
+**  - llama2.c: text stops at a NUL byte there, here a NUL is encoded (as a
+**    byte token); a vocabulary with repeated texts resolves to the lowest id
+**    (llama2.c's binary search picks any of them).
+**  - SentencePiece without byte fallback: each unknown character is one <unk>.
 **  - tokenizer.json: normalizer NFC is accepted and applied as identity
 **    (exact for NFC input); PCRE2's \s lacks U+0085 (NEL), which Oniguruma
 **    counts as space.
@@ -199,6 +203,7 @@ qk_status qk_tokenizer_decode(const qk_tokenizer *tok, const int32_t *ids, size_
 /* ------------------------------------------------------------------------
 ** Vocabulary.
 */
+/* Accessors accept NULL (0, -1 or false). */
 qk_tokenizer_kind qk_tokenizer_get_kind(const qk_tokenizer *tok);
 int32_t qk_tokenizer_n_vocab(const qk_tokenizer *tok);
 int32_t qk_tokenizer_bos_id(const qk_tokenizer *tok); /* -1: none */

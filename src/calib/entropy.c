@@ -14,86 +14,94 @@
 **   amax = i*w for the last i attaining the minimum KL.
 ** With fewer bins than start_bin the only candidate is i = nbins.
 */
-#include <math.h>   /* log, INFINITY, fabsf */
-#include <stdlib.h> /* malloc, free */
+#include <math.h>   /* log, INFINITY */
+#include <stdlib.h> /* calloc, free, malloc */
 
 #include "calib/abs_histogram.h"
 #include "core/error.h"
 
-/* KL(P||Q) for candidate i (see the header comment); sums and nz are
-** scratch of T entries. */
-static double kl_for(const double *bins, int64_t nbins, int64_t i, int64_t t, double tail,
-                     double *sums, int64_t *nz) {
-    for (int64_t c = 0; c < t; c++) {
-        sums[c] = 0.0;
-        nz[c] = 0;
+/* KL(P||Q) for candidate i (see the header comment), visiting only the m
+** non-zero bins idx[0..m-1] (all below i). P sums to `total` (the tail
+** joins P[i-1]); Q sums to `below` = sum(bins[0..i-1]) (each chunk keeps
+** its mass). sums and cnt (T entries) are zero on entry and on return. */
+static double kl_for(const double *bins, const int64_t *idx, int64_t m, int64_t i, int64_t t,
+                     double tail, double total, double below, double *sums, int64_t *cnt) {
+    for (int64_t k = 0; k < m; k++) {
+        const int64_t c = idx[k] * t / i;
+        sums[c] += bins[idx[k]];
+        cnt[c]++;
     }
-    for (int64_t j = 0; j < i; j++) {
-        int64_t c = j * t / i;
-        sums[c] += bins[j];
-        nz[c] += bins[j] != 0.0;
-    }
-    double psum = 0.0, qsum = 0.0;
-    for (int64_t j = 0; j < i; j++) {
-        double p = bins[j] + (j == i - 1 ? tail : 0.0);
-        psum += p;
-        if (bins[j] != 0.0) {
-            int64_t c = j * t / i;
-            qsum += sums[c] / (double)nz[c];
-        }
-    }
-    (void)nbins;
-    if (psum <= 0.0 || qsum <= 0.0) return INFINITY;
     double kl = 0.0;
-    for (int64_t j = 0; j < i; j++) {
-        double p = bins[j] + (j == i - 1 ? tail : 0.0);
-        if (p == 0.0) continue;
-        if (bins[j] == 0.0) return INFINITY;
-        int64_t c = j * t / i;
-        double pn = p / psum, qn = sums[c] / (double)nz[c] / qsum;
-        kl += pn * log(pn / qn);
+    for (int64_t k = 0; k < m; k++) {
+        const int64_t j = idx[k], c = j * t / i;
+        const double p = (bins[j] + (j == i - 1 ? tail : 0.0)) / total;
+        const double q = sums[c] / (double)cnt[c] / below;
+        kl += p * log(p / q);
+    }
+    for (int64_t k = 0; k < m; k++) {
+        const int64_t c = idx[k] * t / i;
+        sums[c] = 0.0;
+        cnt[c] = 0;
     }
     return kl;
 }
 
-/* amax by the KL search over an |x| histogram. */
+/* amax by the KL search over an |x| histogram. Candidates whose last bin
+** is empty while mass lies above it have KL = +Inf (P[i-1] > 0 = Q[i-1])
+** and are not evaluated. */
 static qk_status entropy_amax(const qk_abs_hist *h, const qk_observer_config *cfg, int64_t t,
                               double *amax) {
     const int64_t n = h->nbins;
-    if (h->width == 0.0 || n < 2) {
-        *amax = (double)n * h->width;
-        return QK_OK;
+    *amax = (double)n * h->width;
+    if (h->width == 0.0 || n < 2) return QK_OK;
+    double *bins = malloc((size_t)n * sizeof(double));
+    double *sums = calloc((size_t)t, sizeof(double));
+    int64_t *cnt = calloc((size_t)t, sizeof(int64_t));
+    int64_t *idx = malloc((size_t)n * sizeof(int64_t));
+    qk_status st = QK_OK;
+    if (!bins || !sums || !cnt || !idx) {
+        st = qk_error_set(QK_ERR_NOMEM, "entropy observer: %lld bins", (long long)n);
+        goto done;
     }
-    double *bins = malloc((size_t)(n + t) * sizeof(double));
-    int64_t *nz = malloc((size_t)t * sizeof(int64_t));
-    if (!bins || !nz) {
-        free(bins);
-        free(nz);
-        return qk_error_set(QK_ERR_NOMEM, "entropy observer: %lld bins", (long long)n);
-    }
-    double *sums = bins + n;
     for (int64_t j = 0; j < n; j++) bins[j] = h->counts[j];
     bins[0] = bins[1];
-    /* tail[i] = sum(bins[i..n-1]), accumulated from the top */
+    int64_t nnz = 0;
+    double total = 0.0;
+    for (int64_t j = 0; j < n; j++) {
+        total += bins[j];
+        if (bins[j] != 0.0) idx[nnz++] = j;
+    }
+    if (!(total > 0.0)) goto done;
     int64_t start = cfg->start_bin < n ? cfg->start_bin : n;
     if (start < 1) start = 1;
+    double below = 0.0, tail = 0.0;
+    for (int64_t j = 0; j < start; j++) below += bins[j];
+    for (int64_t j = start; j < n; j++) tail += bins[j];
+    int64_t m = 0; /* non-zero bins below i */
+    while (m < nnz && idx[m] < start) m++;
     double best = INFINITY;
     int64_t best_i = n;
-    double tail = 0.0;
-    for (int64_t j = n - 1; j >= start; j--) tail += bins[j];
-    /* walk i upwards; the tail loses bins[i] as i grows */
     for (int64_t i = start; i <= n; i++) {
-        double kl = kl_for(bins, n, i, t, tail, sums, nz);
+        double kl = INFINITY;
+        if (!(bins[i - 1] == 0.0 && tail > 0.0) && below > 0.0)
+            kl = kl_for(bins, idx, m, i, t, tail, total, below, sums, cnt);
         if (kl <= best) { /* '<=': the last i reaching the minimum */
             best = kl;
             best_i = i;
         }
-        if (i < n) tail -= bins[i];
+        if (i < n) {
+            below += bins[i];
+            tail -= bins[i];
+            if (bins[i] != 0.0) m++;
+        }
     }
-    free(bins);
-    free(nz);
     *amax = (double)best_i * h->width;
-    return QK_OK;
+done:
+    free(bins);
+    free(sums);
+    free(cnt);
+    free(idx);
+    return st;
 }
 
 static qk_status ent_range(void *st, const qk_obs_chan *chan, const qk_observer_config *cfg,

@@ -466,25 +466,25 @@ qk_status qk_tokenizer_decode(const qk_tokenizer *tok, const int32_t *ids, size_
 ** Accessors
 */
 qk_tokenizer_kind qk_tokenizer_get_kind(const qk_tokenizer *tok) {
-    return tok->kind;
+    return tok ? tok->kind : (qk_tokenizer_kind)0;
 }
 int32_t qk_tokenizer_n_vocab(const qk_tokenizer *tok) {
     return tok ? tok->n_vocab : 0;
 }
 int32_t qk_tokenizer_bos_id(const qk_tokenizer *tok) {
-    return tok->bos_id;
+    return tok ? tok->bos_id : -1;
 }
 int32_t qk_tokenizer_eos_id(const qk_tokenizer *tok) {
-    return tok->eos_id;
+    return tok ? tok->eos_id : -1;
 }
 int32_t qk_tokenizer_unk_id(const qk_tokenizer *tok) {
-    return tok->unk_id;
+    return tok ? tok->unk_id : -1;
 }
 bool qk_tokenizer_add_bos(const qk_tokenizer *tok) {
-    return tok->add_bos;
+    return tok && tok->add_bos;
 }
 bool qk_tokenizer_add_eos(const qk_tokenizer *tok) {
-    return tok->add_eos;
+    return tok && tok->add_eos;
 }
 
 qk_token_type qk_tokenizer_token_type(const qk_tokenizer *tok, int32_t id) {

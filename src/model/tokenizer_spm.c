@@ -150,6 +150,8 @@ typedef struct work {
 } work;
 
 static qk_status buf_put(work *w, const char *s, size_t n) {
+    if (n > (size_t)INT32_MAX - w->len) /* symbols hold int32 offsets */
+        return qk_error_set(QK_ERR_OVERFLOW, "tokenizer: the normalized text passes 2 GiB");
     if (w->len + n > w->cap) {
         size_t cap = w->cap ? w->cap : 256;
         while (cap < w->len + n) cap *= 2;
@@ -165,6 +167,8 @@ static qk_status buf_put(work *w, const char *s, size_t n) {
 
 static qk_status sym_add(work *w, size_t start, size_t len, int32_t id, bool freeze) {
     if (w->n_syms == w->cap_syms) {
+        if (w->cap_syms > INT32_MAX / 4)
+            return qk_error_set(QK_ERR_OVERFLOW, "tokenizer: too many symbols");
         int32_t cap = w->cap_syms ? w->cap_syms * 2 : 256;
         qk_tok_sym *s = realloc(w->syms, (size_t)cap * sizeof *s);
         if (!s) return qk_error_set(QK_ERR_NOMEM, "tokenizer: out of memory (%d symbols)", cap);

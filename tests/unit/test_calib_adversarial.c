@@ -169,6 +169,25 @@ static void test_nonfinite(void **state) {
         QK_ASSERT_OK(qk_observer_observe(obs, &v));
         assert_int_equal(qk_observer_channels(obs), 2);
         qk_observer_free(obs);
+        /* along axis 1 (channels interleaved): still the flat index */
+        qk_observer_config c1;
+        qk_observer_config_default(&c1, (qk_observer_kind)kind);
+        c1.per_channel = true;
+        c1.ch_axis = 1;
+        QK_ASSERT_OK(qk_observer_create(&c1, &obs));
+        m[5] = INFINITY;
+        QK_ASSERT_STATUS(qk_observer_observe(obs, &v), QK_ERR_NONFINITE);
+        assert_non_null(strstr(qk_last_error(), "element 5 is +Inf"));
+        m[5] = 6.0f;
+        QK_ASSERT_OK(qk_observer_observe(obs, &v));
+        assert_int_equal(qk_observer_channels(obs), 3);
+        float lo3[3], hi3[3];
+        QK_ASSERT_OK(qk_observer_range(obs, &U8, lo3, hi3, 3));
+        if (kind == QK_OBSERVER_MINMAX) {
+            QK_ASSERT_F32_BITS_EQ(lo3[1], 2.0f);
+            QK_ASSERT_F32_BITS_EQ(hi3[1], 5.0f);
+        }
+        qk_observer_free(obs);
     }
 }
 

@@ -204,9 +204,11 @@ static void test_kl(void **state) {
     QK_ASSERT_NEAR_ABS(kl, 0.0, 0);
     /* errors name the index */
     const double neg[] = {0.5, -0.1, 0.6}, nanv[] = {0.5, 0.5, NAN}, zeros[] = {0, 0, 0};
+    const double p3[] = {0.2, 0.3, 0.5};
     QK_ASSERT_STATUS(qk_kl_divergence(neg, neg, 3, &kl), QK_ERR_INVALID_ARG);
     assert_non_null(strstr(qk_last_error(), "p[1]"));
-    QK_ASSERT_STATUS(qk_kl_divergence(pw, nanv, 3, &kl), QK_ERR_NONFINITE);
+    QK_ASSERT_STATUS(qk_kl_divergence(p3, nanv, 3, &kl), QK_ERR_NONFINITE);
+    assert_non_null(strstr(qk_last_error(), "q[2]"));
     QK_ASSERT_STATUS(qk_kl_divergence(zeros, zeros, 3, &kl), QK_ERR_INVALID_ARG);
 }
 

@@ -132,6 +132,19 @@ static void test_vocabulary_facts(void **state) {
     assert_true(qk_tokenizer_encode_bound(5) >= 5 * 3 + 3);
     qk_tokenizer_free(tok);
 
+    /* special parsing (llama.cpp's parse_special): "<s>" becomes BOS and the
+    ** text after it gets its own dummy prefix: "Hello" is 637 283 4000 */
+    qk_tokenizer_options o;
+    qk_tokenizer_options_init(&o);
+    o.parse_special = 1;
+    o.add_bos = 0;
+    QK_ASSERT_OK(qk_tokenizer_load_spm_model(qk_test_fixture(SPM_MODEL), &o, &tok));
+    assert_false(qk_tokenizer_add_bos(tok));
+    QK_ASSERT_OK(qk_tokenizer_encode(tok, "<s>Hello", 8, false, false, ids, 4, &n));
+    assert_int_equal(n, 4);
+    assert_memory_equal(ids, want, sizeof want);
+    qk_tokenizer_free(tok);
+
     QK_ASSERT_OK(qk_tokenizer_load(qk_test_fixture(LLAMA2C_BIN), NULL, &tok));
     assert_int_equal(qk_tokenizer_token_type(tok, 1), QK_TOKEN_CONTROL);
     assert_int_equal(qk_tokenizer_token_type(tok, 3 + 0x41), QK_TOKEN_BYTE);
@@ -227,6 +240,29 @@ static void test_spm_from_arrays(void **state) {
     assert_int_equal(n, 3);
     assert_memory_equal(ids, want5, sizeof want5);
     QK_ASSERT_STATUS(qk_tokenizer_encode(tok, "a", 1, true, false, ids, 32, &n), QK_ERR_STATE);
+    qk_tokenizer_free(tok);
+
+    /* an UNUSED piece produced by a merge is split back into its halves:
+    ** "abab" -> "▁abab": ab (-1) twice, then ▁ab (-2); the second "ab" stays
+    ** and, unused, is emitted as a b */
+    const char *p3[] = {"<unk>",
+                        "\xE2\x96\x81",
+                        "a",
+                        "b",
+                        "ab",
+                        "\xE2\x96\x81"
+                        "ab"};
+    float s3[] = {0, -5, -6, -7, -1, -2};
+    int32_t t3[] = {2, 1, 1, 1, 5, 1};
+    v2.n_tokens = 6;
+    v2.tokens = p3;
+    v2.scores = s3;
+    v2.types = t3;
+    QK_ASSERT_OK(qk_tokenizer_create_spm(&v2, &tok));
+    QK_ASSERT_OK(qk_tokenizer_encode(tok, "abab", 4, false, false, ids, 32, &n));
+    int32_t want6[] = {5, 2, 3};
+    assert_int_equal(n, 3);
+    assert_memory_equal(ids, want6, sizeof want6);
     qk_tokenizer_free(tok);
 
     v.tokens = NULL;

@@ -1,0 +1,164 @@
+/*
+** quantkit model: a Llama-family transformer forward pass on f32 or
+** quantized weights, perplexity and KL divergence measurement, and hooks
+** that see every linear layer's input rows (for calibration).
+**
+** Weights are in llama.cpp's layout and naming: q/k rows in the order its
+** rotary embedding expects (adjacent pairs rotate together), every linear
+** weight a 2-D [out_features, in_features] row-major matrix, y = x W^T.
+*/
+#ifndef QUANTKIT_MODEL_H
+#define QUANTKIT_MODEL_H
+
+#include "quantkit/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Hyper-parameters of a Llama-family model (Llama, Mistral, Qwen2). */
+typedef struct qk_llama_hparams {
+    int32_t n_vocab;
+    int32_t n_embd;     /* hidden size */
+    int32_t n_ff;       /* intermediate (MLP) size */
+    int32_t n_layer;
+    int32_t n_head;
+    int32_t n_head_kv;  /* grouped-query attention: n_head % n_head_kv == 0 */
+    int32_t head_dim;   /* usually n_embd / n_head */
+    int32_t n_ctx_train;
+    float rms_eps;
+    float rope_theta;
+    bool attn_bias;     /* q/k/v biases (Qwen2) */
+    bool tied_output;   /* output projection is token_embd */
+} qk_llama_hparams;
+
+/* Checks the hyper-parameters for consistency (positive sizes, head
+** divisibility, even head_dim). */
+qk_status qk_llama_hparams_validate(const qk_llama_hparams *hp);
+
+/* The weights of one decoder layer. Linear weights are 2-D views
+** [out, in]; norms are 1-D f32 views [n_embd]; biases 1-D f32 or absent
+** (data NULL). */
+typedef struct qk_llama_layer_weights {
+    qk_tensor_view attn_norm;
+    qk_tensor_view wq, wk, wv, wo;
+    qk_tensor_view bq, bk, bv;
+    qk_tensor_view ffn_norm;
+    qk_tensor_view w_gate, w_up, w_down;
+} qk_llama_layer_weights;
+
+/* Index of a linear weight inside a layer, for hooks and per-tensor work. */
+typedef enum qk_llama_linear {
+    QK_LINEAR_Q = 0,
+    QK_LINEAR_K,
+    QK_LINEAR_V,
+    QK_LINEAR_O,
+    QK_LINEAR_GATE,
+    QK_LINEAR_UP,
+    QK_LINEAR_DOWN,
+    QK_LINEAR_OUTPUT, /* the final projection to the vocabulary (layer -1) */
+    QK_LINEAR_COUNT
+} qk_llama_linear;
+
+/* llama.cpp's tensor name of a linear weight ("blk.3.attn_q.weight",
+** "output.weight") into buf. */
+const char *qk_llama_linear_name(int32_t layer, qk_llama_linear which, char *buf, size_t size);
+
+/* A model: hyper-parameters plus weights. Opaque. */
+typedef struct qk_llama_model qk_llama_model;
+
+/* Create an empty model for `hp`; then set every tensor with
+** qk_llama_model_set_tensor, and check with qk_llama_model_finish.
+** The model owns copies of the data it is given. */
+qk_status qk_llama_model_create(const qk_llama_hparams *hp, qk_llama_model **out);
+void qk_llama_model_free(qk_llama_model *model);
+
+/* Give the model one tensor by llama.cpp name (token_embd.weight,
+** blk.N.attn_q.weight, ..., output_norm.weight, output.weight), in any
+** storage type quantkit supports. Norm weights and biases are converted to
+** f32. The data is copied; the shape must match the hyper-parameters. */
+qk_status qk_llama_model_set_tensor(qk_llama_model *model, const char *name,
+                                    const qk_tensor_view *tensor);
+/* Check that every required tensor was given. */
+qk_status qk_llama_model_finish(qk_llama_model *model);
+
+const qk_llama_hparams *qk_llama_model_hparams(const qk_llama_model *model);
+/* Borrowed views of the weights (valid while the model lives). */
+const qk_llama_layer_weights *qk_llama_model_layer(const qk_llama_model *model, int32_t layer);
+const qk_tensor_view *qk_llama_model_token_embd(const qk_llama_model *model);
+const qk_tensor_view *qk_llama_model_output_norm(const qk_llama_model *model);
+/* The output projection (token_embd when tied). */
+const qk_tensor_view *qk_llama_model_output(const qk_llama_model *model);
+/* Replace one linear weight by another of the same shape (any storage
+** type), e.g. a quantized version. Copies the data. */
+qk_status qk_llama_model_replace_linear(qk_llama_model *model, int32_t layer,
+                                        qk_llama_linear which, const qk_tensor_view *tensor);
+/* Bytes of all weights as stored. */
+uint64_t qk_llama_model_weight_bytes(const qk_llama_model *model);
+
+/* ------------------------------------------------------------------------
+** Inference context: KV cache and scratch for up to n_ctx positions.
+*/
+typedef struct qk_llama_context qk_llama_context;
+
+/* Called before each linear layer with its input rows x [n_rows, n_cols]
+** (f32, row-major, borrowed for the duration of the call). q/k/v share one
+** input and gate/up another; the hook is called once per weight. Called
+** from the thread that runs qk_llama_decode. */
+typedef void (*qk_linear_hook)(void *user, int32_t layer, qk_llama_linear which, const float *x,
+                               int64_t n_rows, int64_t n_cols);
+
+qk_status qk_llama_context_create(const qk_llama_model *model, int32_t n_ctx,
+                                  qk_llama_context **out);
+void qk_llama_context_free(qk_llama_context *ctx);
+/* Forget the cached positions. */
+void qk_llama_context_reset(qk_llama_context *ctx);
+void qk_llama_context_set_hook(qk_llama_context *ctx, qk_linear_hook hook, void *user);
+/* Number of positions in the KV cache. */
+int32_t qk_llama_context_n_past(const qk_llama_context *ctx);
+
+/* Run n_tokens tokens at positions n_past .. n_past+n_tokens-1, appending
+** to the KV cache. logits: NULL, or n_tokens x n_vocab floats (all
+** positions) when all_logits, else n_vocab floats (last position). Token
+** ids out of range are an error naming the index. */
+qk_status qk_llama_decode(qk_llama_context *ctx, const int32_t *tokens, int32_t n_tokens,
+                          float *logits, bool all_logits);
+
+/* ------------------------------------------------------------------------
+** Perplexity, computed as llama.cpp's llama-perplexity does: the token
+** stream is cut into non-overlapping chunks of n_ctx tokens, the first token
+** of each chunk is replaced by BOS (when bos >= 0), and only the second half
+** of each chunk is scored: positions n_ctx/2 .. n_ctx-2 predict the next
+** token. ppl = exp(mean nll); stderr as llama.cpp (sqrt of the variance of
+** the nll over count-1, times ppl).
+*/
+typedef struct qk_ppl_result {
+    double ppl;
+    double ppl_stderr;
+    double nll_mean;
+    int64_t n_scored;    /* tokens scored */
+    int32_t n_chunks;
+    /* with a reference model */
+    bool has_ref;
+    double kl_mean;      /* mean KL(ref || model) over scored positions */
+    double kl_stderr;
+    double top1_agree;   /* fraction of positions where argmax agrees */
+    double ref_ppl;
+    double seconds;
+    double tokens_per_second; /* tokens evaluated (all positions) per second */
+} qk_ppl_result;
+
+/* Progress: called after each chunk with the running estimate. */
+typedef void (*qk_ppl_progress)(void *user, int32_t chunk, int32_t n_chunks,
+                                const qk_ppl_result *running);
+
+/* n_chunks <= 0 means every whole chunk. ref: NULL, or a context of a
+** reference model with the same vocabulary (for KL and top-1 agreement). */
+qk_status qk_perplexity(qk_llama_context *ctx, qk_llama_context *ref, const int32_t *tokens,
+                        int64_t n_tokens, int32_t n_ctx, int32_t n_chunks, int32_t bos,
+                        qk_ppl_progress progress, void *progress_user, qk_ppl_result *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* QUANTKIT_MODEL_H */
