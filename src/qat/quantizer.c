@@ -166,6 +166,7 @@ qk_status qk_quantizer_set_bits(qk_quantizer *q, int bits) {
     /* keep the float range [(qmin - zp) s, (qmax - zp) s] */
     const float ratio = (float)(old_max - old_min) / (float)(qmax - qmin);
     for (int64_t c = 0; c < q->channels; c++) {
+        if (!(q->scale[c] >= FLT_EPSILON)) q->scale[c] = FLT_EPSILON; /* as the forward does */
         const float lo = ((float)old_min - q->zero_point[c]) * q->scale[c];
         q->scale[c] *= ratio;
         if (q->cfg.symmetric)
