@@ -15,6 +15,11 @@
 #include "model/llama_internal.h"
 #include "quantkit/kernels.h"
 
+/* Element-wise loops smaller than this run on one thread: forking a team
+** costs more than the work, and on a busy machine every barrier may wait
+** for a descheduled thread. */
+#define QK_PARALLEL_MIN ((size_t)1 << 20)
+
 /* ---- context ------------------------------------------------------------ */
 
 static float *alloc_floats(size_t a, size_t b, bool *ok) {
@@ -31,7 +36,7 @@ static float *alloc_floats(size_t a, size_t b, bool *ok) {
 void qk_llama_context_free(qk_llama_context *c) {
     if (!c) return;
     float *bufs[] = {c->k_cache, c->v_cache, c->x,      c->xn,       c->q,       c->attn,
-                     c->proj,    c->gate,    c->up,     c->scores,   c->rope_cos, c->rope_sin};
+                     c->proj,    c->gate,    c->up,     c->rope_cos, c->rope_sin};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) qk_aligned_free(bufs[i]);
     free(c);
 }
@@ -78,7 +83,6 @@ qk_status qk_llama_context_create(const qk_llama_model *model, int32_t n_ctx,
     c->proj = alloc_floats(T, E, &ok);
     c->gate = alloc_floats(T, F, &ok);
     c->up = alloc_floats(T, F, &ok);
-    c->scores = alloc_floats(T, T, &ok);
     c->rope_cos = alloc_floats(T, (size_t)hp->head_dim / 2, &ok);
     c->rope_sin = alloc_floats(T, (size_t)hp->head_dim / 2, &ok);
     if (!ok) {
@@ -103,7 +107,7 @@ void qk_llama_context_set_hook(qk_llama_context *c, qk_linear_hook hook, void *u
 /* y = x / sqrt(mean(x^2) + eps) * w, per row; the sum of squares in double. */
 static void rms_norm(const float *x, const float *w, float *y, int32_t n_rows, int32_t n,
                      float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)n_rows * n > QK_PARALLEL_MIN)
     for (int32_t r = 0; r < n_rows; r++) {
         const float *xr = x + (size_t)r * n;
         float *yr = y + (size_t)r * n;
@@ -119,7 +123,7 @@ static void rms_norm(const float *x, const float *w, float *y, int32_t n_rows, i
 static void apply_rope(const qk_llama_context *c, float *x, int32_t n_rows, int32_t n_heads,
                        size_t row_stride, int32_t pos0) {
     const int32_t hd = c->model->hp.head_dim, half = hd / 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)n_rows * row_stride > QK_PARALLEL_MIN)
     for (int32_t r = 0; r < n_rows; r++) {
         const float *cs = c->rope_cos + (size_t)(pos0 + r) * half;
         const float *sn = c->rope_sin + (size_t)(pos0 + r) * half;
@@ -142,7 +146,6 @@ static void add_bias(float *y, const float *b, int32_t n_rows, size_t n) {
 /* Causal softmax of row t of the scores: positions past n_past + t are
 ** masked. The row has n_keys columns. */
 static void causal_softmax(float *scores, int32_t n_rows, int32_t n_keys, int32_t n_past) {
-#pragma omp parallel for schedule(static)
     for (int32_t t = 0; t < n_rows; t++) {
         float *s = scores + (size_t)t * n_keys;
         const int32_t visible = n_past + t + 1;
@@ -160,25 +163,43 @@ static void causal_softmax(float *scores, int32_t n_rows, int32_t n_keys, int32_
 }
 
 /* Multi-head attention of n_rows new queries against the n_past + n_rows
-** cached keys/values of one layer. */
-static void attention(qk_llama_context *c, const float *k_layer, const float *v_layer,
-                      int32_t n_rows) {
+** cached keys/values of one layer; heads in parallel, each with its own
+** scores buffer and single-threaded BLAS calls. */
+static qk_status attention(qk_llama_context *c, const float *k_layer, const float *v_layer,
+                           int32_t n_rows) {
     const qk_llama_hparams *hp = &c->model->hp;
     const int32_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
     const int QD = hp->n_head * hd, KD = hp->n_head_kv * hd;
     const int32_t n_keys = c->n_past + n_rows;
     const float scale = 1.0f / sqrtf((float)hd);
-    for (int32_t h = 0; h < hp->n_head; h++) {
-        const int32_t g = h / group;
-        /* scores = scale * Q_h K_g^T */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_rows, n_keys, hd, scale,
-                    c->q + (size_t)h * hd, QD, k_layer + (size_t)g * hd, KD, 0.0f, c->scores,
-                    n_keys);
-        causal_softmax(c->scores, n_rows, n_keys, c->n_past);
-        /* out_h = P V_g */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n_rows, hd, n_keys, 1.0f, c->scores,
-                    n_keys, v_layer + (size_t)g * hd, KD, 0.0f, c->attn + (size_t)h * hd, QD);
+    bool failed = false;
+    qk_blas_single_thread();
+#pragma omp parallel
+    {
+        float *scores = malloc((size_t)n_rows * n_keys * sizeof *scores);
+        if (!scores) {
+#pragma omp atomic write
+            failed = true;
+        }
+#pragma omp for schedule(static)
+        for (int32_t h = 0; h < hp->n_head; h++) {
+            if (!scores) continue;
+            const int32_t g = h / group;
+            /* scores = scale * Q_h K_g^T */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_rows, n_keys, hd, scale,
+                        c->q + (size_t)h * hd, QD, k_layer + (size_t)g * hd, KD, 0.0f, scores,
+                        n_keys);
+            causal_softmax(scores, n_rows, n_keys, c->n_past);
+            /* out_h = P V_g */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n_rows, hd, n_keys, 1.0f,
+                        scores, n_keys, v_layer + (size_t)g * hd, KD, 0.0f,
+                        c->attn + (size_t)h * hd, QD);
+        }
+        free(scores);
     }
+    if (failed)
+        return qk_error_set(QK_ERR_NOMEM, "attention: no memory for %d x %d scores", n_rows, n_keys);
+    return QK_OK;
 }
 
 static void call_hook(qk_llama_context *c, int32_t layer, qk_llama_linear which, const float *x,
@@ -223,12 +244,12 @@ static qk_status decoder_layer(qk_llama_context *c, int32_t l, int32_t T) {
     if (lw->bv.data) add_bias(v_new, lw->bv.data, T, KD);
     apply_rope(c, c->q, T, hp->n_head, QD, c->n_past);
     apply_rope(c, k_new, T, hp->n_head_kv, KD, c->n_past);
-    attention(c, k_layer, v_layer, T);
+    if ((st = attention(c, k_layer, v_layer, T)) != QK_OK) return st;
 
     call_hook(c, l, QK_LINEAR_O, c->attn, T, (int64_t)QD);
     if ((st = linear(c, l, QK_LINEAR_O, &lw->wo, c->attn, T, c->proj)) != QK_OK) return st;
     const size_t n = (size_t)T * E;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > QK_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) c->x[i] += c->proj[i];
 
     rms_norm(c->x, lw->ffn_norm.data, c->xn, T, E, hp->rms_eps);
@@ -237,14 +258,14 @@ static qk_status decoder_layer(qk_llama_context *c, int32_t l, int32_t T) {
     if ((st = linear(c, l, QK_LINEAR_GATE, &lw->w_gate, c->xn, T, c->gate)) != QK_OK) return st;
     if ((st = linear(c, l, QK_LINEAR_UP, &lw->w_up, c->xn, T, c->up)) != QK_OK) return st;
     const size_t nf = (size_t)T * F;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nf > QK_PARALLEL_MIN)
     for (size_t i = 0; i < nf; i++) {
         const float g = c->gate[i];
         c->gate[i] = g / (1.0f + expf(-g)) * c->up[i]; /* silu(gate) * up */
     }
     call_hook(c, l, QK_LINEAR_DOWN, c->gate, T, F);
     if ((st = linear(c, l, QK_LINEAR_DOWN, &lw->w_down, c->gate, T, c->proj)) != QK_OK) return st;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > QK_PARALLEL_MIN)
     for (size_t i = 0; i < n; i++) c->x[i] += c->proj[i];
     return QK_OK;
 }

@@ -30,7 +30,6 @@ struct qk_llama_context {
     float *proj;   /* [n_ctx, max(n_embd, ...)] output of wo / w_down */
     float *gate;   /* [n_ctx, n_ff] */
     float *up;     /* [n_ctx, n_ff] */
-    float *scores; /* [n_ctx, n_ctx] one head's attention scores */
     float *rope_cos; /* [n_ctx, head_dim / 2] */
     float *rope_sin;
     qk_linear_hook hook;
