@@ -30,6 +30,8 @@ typedef struct qk_llama_hparams {
     float rope_theta;
     bool attn_bias;     /* q/k/v biases (Qwen2) */
     bool tied_output;   /* output projection is token_embd */
+    bool rope_neox;     /* rotary pairs (i, i + head_dim/2) as llama.cpp's NEOX mode
+                           (Qwen2); otherwise adjacent pairs (2i, 2i+1) */
 } qk_llama_hparams;
 
 /* Checks the hyper-parameters for consistency (positive sizes, head
@@ -81,6 +83,28 @@ qk_status qk_llama_model_set_tensor(qk_llama_model *model, const char *name,
                                     const qk_tensor_view *tensor);
 /* Check that every required tensor was given. */
 qk_status qk_llama_model_finish(qk_llama_model *model);
+
+/* ------------------------------------------------------------------------
+** Loading: any container qk_model_source_open accepts (a Hugging Face
+** folder, a GGUF file, a llama2.c checkpoint). Weights keep their stored
+** type (bf16, f16, q4_k ...); norms and biases become f32. Tensors of the
+** file that are not part of the model (e.g. rope_freqs) are ignored.
+*/
+struct qk_model_source;
+struct qk_model_hparams;
+void qk_llama_hparams_from_source(const struct qk_model_hparams *src, qk_llama_hparams *out);
+qk_status qk_llama_model_from_source(const struct qk_model_source *source, qk_llama_model **out);
+qk_status qk_llama_model_load(const char *path, qk_llama_model **out);
+
+/* The tokenizer of a model: `tokenizer_path` when given (tokenizer.model,
+** tokenizer.json, llama2.c tokenizer.bin or a folder); else the GGUF
+** file's own vocabulary, the Hugging Face folder's tokenizer files, or a
+** tokenizer.bin next to a llama2.c checkpoint. */
+struct qk_tokenizer_options;
+struct qk_tokenizer;
+qk_status qk_tokenizer_load_for_model(const char *model_path, const char *tokenizer_path,
+                                      const struct qk_tokenizer_options *opts,
+                                      struct qk_tokenizer **out);
 
 const qk_llama_hparams *qk_llama_model_hparams(const qk_llama_model *model);
 /* Borrowed views of the weights (valid while the model lives). */

@@ -35,8 +35,6 @@ struct qk_calib_stats {
     qk_status deferred;  /* an error inside the hook, reported by collect */
 };
 
-static const char *const INPUT_NAMES[IN_PER_LAYER] = {"attn_in", "attn_out_in", "ffn_in",
-                                                      "ffn_down_in"};
 
 /* ---- sampling ---------------------------------------------------------- */
 

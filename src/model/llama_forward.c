@@ -118,11 +118,14 @@ static void rms_norm(const float *x, const float *w, float *y, int32_t n_rows, i
     }
 }
 
-/* Rotate adjacent pairs (x[2i], x[2i+1]) of every head of every row by the
-** angle of that row's position. */
+/* Rotate the pairs of every head of every row by the angle of that row's
+** position: adjacent pairs (x[2i], x[2i+1]) in llama.cpp's normal mode,
+** (x[i], x[i + head_dim/2]) in its NEOX mode. */
 static void apply_rope(const qk_llama_context *c, float *x, int32_t n_rows, int32_t n_heads,
                        size_t row_stride, int32_t pos0) {
     const int32_t hd = c->model->hp.head_dim, half = hd / 2;
+    const bool neox = c->model->hp.rope_neox;
+    const int32_t lo_step = neox ? 1 : 2, hi_offset = neox ? half : 1;
 #pragma omp parallel for schedule(static) if ((size_t)n_rows * row_stride > QK_PARALLEL_MIN)
     for (int32_t r = 0; r < n_rows; r++) {
         const float *cs = c->rope_cos + (size_t)(pos0 + r) * half;
@@ -130,9 +133,10 @@ static void apply_rope(const qk_llama_context *c, float *x, int32_t n_rows, int3
         for (int32_t h = 0; h < n_heads; h++) {
             float *v = x + (size_t)r * row_stride + (size_t)h * hd;
             for (int32_t i = 0; i < half; i++) {
-                const float x0 = v[2 * i], x1 = v[2 * i + 1];
-                v[2 * i] = x0 * cs[i] - x1 * sn[i];
-                v[2 * i + 1] = x0 * sn[i] + x1 * cs[i];
+                float *a = v + i * lo_step, *b = a + hi_offset;
+                const float x0 = *a, x1 = *b;
+                *a = x0 * cs[i] - x1 * sn[i];
+                *b = x0 * sn[i] + x1 * cs[i];
             }
         }
     }

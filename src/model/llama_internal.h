@@ -36,6 +36,12 @@ struct qk_llama_context {
     void *hook_user;
 };
 
+/* As qk_llama_model_set_tensor, but the model takes ownership of t->data
+** (a malloc'ed buffer; norms and biases must already be f32). On error the
+** caller still owns it. */
+qk_status qk_llama_model_adopt_tensor(qk_llama_model *model, const char *name,
+                                      const qk_tensor_view *t);
+
 /* The linear weight `which` of a layer (NULL for QK_LINEAR_OUTPUT). */
 qk_tensor_view *qk_llama_layer_linear(qk_llama_layer_weights *lw, qk_llama_linear which);
 

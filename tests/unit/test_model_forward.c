@@ -136,14 +136,16 @@ static double *ref_forward(const ref_model *r, const int32_t *tokens, int T) {
                 for (int i = 0; i < QD; i++) q[i] += r->bq[l][i];
                 for (int i = 0; i < KD; i++) k[i] += r->bk[l][i], v[i] += r->bv[l][i];
             }
-            /* rotary: pair (2i, 2i+1) of each head by p * theta^(-2i/hd) */
+            /* rotary: pair (2i, 2i+1) (NEOX: (i, i+hd/2)) of each head by
+            ** the angle p * theta^(-2i/hd) */
             for (int h = 0; h < H + KV; h++) {
                 double *vec = h < H ? q + h * hd : k + (h - H) * hd;
                 for (int i = 0; i < hd / 2; i++) {
                     double a = p * pow(hp->rope_theta, -2.0 * i / hd);
-                    double x0 = vec[2 * i], x1 = vec[2 * i + 1];
-                    vec[2 * i] = x0 * cos(a) - x1 * sin(a);
-                    vec[2 * i + 1] = x0 * sin(a) + x1 * cos(a);
+                    int i0 = hp->rope_neox ? i : 2 * i, i1 = hp->rope_neox ? i + hd / 2 : 2 * i + 1;
+                    double x0 = vec[i0], x1 = vec[i1];
+                    vec[i0] = x0 * cos(a) - x1 * sin(a);
+                    vec[i1] = x0 * sin(a) + x1 * cos(a);
                 }
             }
             for (int h = 0; h < H; h++) {
@@ -235,7 +237,8 @@ static void test_forward_tied_bias_mha(void **state) {
     (void)state;
     qk_llama_hparams hp = {.n_vocab = 50, .n_embd = 32, .n_ff = 56, .n_layer = 3, .n_head = 4,
                            .n_head_kv = 4, .head_dim = 8, .n_ctx_train = 64, .rms_eps = 1e-6f,
-                           .rope_theta = 500.0f, .attn_bias = true, .tied_output = true};
+                           .rope_theta = 500.0f, .attn_bias = true, .tied_output = true,
+                           .rope_neox = true};
     check_model(&hp, 12, 23);
 }
 

@@ -5,5 +5,6 @@
 #define QK_COMMANDS_H
 
 int cmd_version(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 #endif

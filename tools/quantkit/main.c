@@ -8,6 +8,7 @@
 #include "commands.h"
 
 static const cli_command COMMANDS[] = {
+    {"eval", "perplexity (and KL divergence to a reference model) on a text", cmd_eval},
     {"version", "print the version and the kernels this CPU uses", cmd_version},
 };
 static const size_t N_COMMANDS = sizeof COMMANDS / sizeof COMMANDS[0];
