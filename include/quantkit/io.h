@@ -282,6 +282,108 @@ size_t qk_llama2c_tensor_count(const qk_llama2c *model);
 int64_t qk_llama2c_find_tensor(const qk_llama2c *model, const char *name);
 qk_status qk_llama2c_tensor_info(const qk_llama2c *model, size_t index, qk_io_tensor *out);
 
+/* ------------------------------------------------------------------------
+** Model source: one view of a Llama-family model in any container.
+**
+** `path` is a Hugging Face folder (config.json and *.safetensors, sharded
+** or not; a config.json or .safetensors path means its folder), a GGUF file
+** (llama.cpp's or quantkit's; architectures "llama" and "qwen2") or a
+** llama2.c checkpoint. Every source presents the hyper-parameters and the
+** tensors in llama.cpp's naming and orientation:
+**   token_embd.weight [n_vocab, n_embd]
+**   blk.N.attn_norm.weight [n_embd]
+**   blk.N.attn_q.weight [n_head*head_dim, n_embd]
+**   blk.N.attn_k.weight, blk.N.attn_v.weight [n_head_kv*head_dim, n_embd]
+**   blk.N.attn_q.bias, attn_k.bias, attn_v.bias (when attn_bias)
+**   blk.N.attn_output.weight [n_embd, n_head*head_dim]
+**   blk.N.ffn_norm.weight [n_embd]
+**   blk.N.ffn_gate.weight, blk.N.ffn_up.weight [n_ff, n_embd]
+**   blk.N.ffn_down.weight [n_embd, n_ff]
+**   output_norm.weight [n_embd]
+**   output.weight [n_vocab, n_embd]   (absent when tied_output)
+** Shapes are outermost first, [rows = out_features, cols = in_features].
+** For Hugging Face Llama/Mistral the q and k rows (and biases) are permuted
+** from HF's rotary layout (halves) to llama.cpp's (adjacent pairs) as
+** convert_hf_to_gguf.py does: rows viewed as [heads, 2, head_dim/2] become
+** [heads, head_dim/2, 2], heads = n_head for q and n_head_kv for k. Qwen2
+** is not permuted (llama.cpp runs it with NEOX rotary). llama2.c already
+** stores llama.cpp's layout (llama-convert-llama2c-to-ggml copies it).
+** So the three containers present identical tensors for the same model.
+** HF and llama2.c sources list tensors in the order above; GGUF sources in
+** file order (every tensor of the file). Reading converts one tensor at a
+** time into the caller's buffer.
+*/
+typedef enum qk_model_format {
+    QK_MODEL_FORMAT_HF = 0,
+    QK_MODEL_FORMAT_GGUF,
+    QK_MODEL_FORMAT_LLAMA2C
+} qk_model_format;
+
+/* "hf", "gguf", "llama2c". */
+const char *qk_model_format_name(qk_model_format format);
+
+/* Hyper-parameters (same fields as model.h's qk_llama_hparams). */
+typedef struct qk_model_hparams {
+    char arch[16]; /* llama.cpp's architecture: "llama" or "qwen2" */
+    int32_t n_vocab;
+    int32_t n_embd;
+    int32_t n_ff;
+    int32_t n_layer;
+    int32_t n_head;
+    int32_t n_head_kv;
+    int32_t head_dim;
+    int32_t n_ctx_train;    /* HF max_position_embeddings, GGUF context_length, llama2.c seq_len */
+    float rms_eps;          /* llama2.c: 1e-5 (run.c) */
+    float rope_theta;       /* 10000 unless the file says otherwise */
+    bool attn_bias;         /* q/k/v biases */
+    bool tied_output;       /* no output.weight: the output projection is token_embd */
+    int32_t bos_id, eos_id; /* -1 when unknown; llama2.c: 1 and 2 */
+    qk_hf_rope_scaling rope_scaling; /* HF rope_scaling, GGUF rope.scaling.type/factor */
+} qk_model_hparams;
+
+typedef struct qk_model_source_options {
+    bool hf_layout; /* keep HF's rotary row order for q/k (no permutation) */
+} qk_model_source_options;
+
+typedef struct qk_model_tensor {
+    const char *name;      /* llama.cpp name (borrowed) */
+    const char *file_name; /* the name in the file (borrowed) */
+    qk_type type;          /* stored type */
+    int32_t ndim;
+    int64_t shape[QK_MAX_DIMS]; /* outermost first */
+    size_t nbytes;              /* bytes of the stored data */
+    const void *data;           /* stored bytes, file layout (borrowed) */
+    bool permuted;              /* reading reorders rows (HF q/k); `data` is not in that order */
+} qk_model_tensor;
+
+typedef struct qk_model_source qk_model_source;
+
+/* Open and check: the hyper-parameters are consistent and every required
+** tensor is present with the shape they imply (QK_ERR_NOT_FOUND naming the
+** file's tensor name, QK_ERR_SHAPE naming both shapes). `options` may be
+** NULL. Architectures other than Llama/Mistral/Qwen2: QK_ERR_UNSUPPORTED. */
+qk_status qk_model_source_open(const char *path, const qk_model_source_options *options,
+                               qk_model_source **out);
+void qk_model_source_close(qk_model_source *source);
+qk_model_format qk_model_source_format(const qk_model_source *source);
+const qk_model_hparams *qk_model_source_hparams(const qk_model_source *source);
+size_t qk_model_source_tensor_count(const qk_model_source *source);
+/* Index of the tensor with llama.cpp name `name`, or -1. */
+int64_t qk_model_source_find_tensor(const qk_model_source *source, const char *name);
+qk_status qk_model_source_tensor_info(const qk_model_source *source, size_t index,
+                                      qk_model_tensor *out);
+/* Bytes tensor `index` takes as `type` (QK_ERR_SHAPE when the row length is
+** not a whole number of blocks). */
+qk_status qk_model_source_tensor_bytes(const qk_model_source *source, size_t index, qk_type type,
+                                       size_t *out);
+/* Read tensor `index` into `dst` (`dst_bytes` at least its size) as `type`:
+** the stored type (bytes copied, rows permuted when needed) or any plain
+** scalar type such as QK_TYPE_F32 when the stored type is plain too (bf16 ->
+** f32 is exact). Block-format tensors read as another type:
+** QK_ERR_UNSUPPORTED (dequantization belongs to the quant layer). */
+qk_status qk_model_source_read(const qk_model_source *source, size_t index, qk_type type, void *dst,
+                               size_t dst_bytes);
+
 #ifdef __cplusplus
 }
 #endif

@@ -21,9 +21,11 @@
 #define CHANNEL_BLOCK 64                /* channels per task for per-channel work */
 #define PARALLEL_MIN ((int64_t)1 << 15) /* below this many elements, one thread */
 
-/* Calls visit(ctx, start, len, group) for every run of one task; tasks are
-** numbered 0..n_tasks-1 and independent. */
-typedef void (*run_visitor)(void *ctx, int64_t start, int64_t len, int64_t group);
+/* Calls visit(ctx, start, len, group, percol) for every run of one task;
+** tasks are numbered 0..n_tasks-1 and independent. A run is `len` elements
+** from flat index `start`, all in `group`; with percol (a channel axis that
+** is the innermost one) element i of the run is in group + i. */
+typedef void (*run_visitor)(void *ctx, int64_t start, int64_t len, int64_t group, bool percol);
 
 static int64_t task_count(const qk_affine_layout *l) {
     switch (l->granularity) {
@@ -42,21 +44,25 @@ static void visit_task(const qk_affine_layout *l, int64_t task, run_visitor visi
         const int64_t c0 = task * CHANNEL_BLOCK;
         const int64_t c1 = c0 + CHANNEL_BLOCK < l->channels ? c0 + CHANNEL_BLOCK : l->channels;
         if (l->inner == 0) return;
-        for (int64_t o = 0; o < l->outer; o++)
-            for (int64_t c = c0; c < c1; c++)
-                visit(ctx, (o * l->channels + c) * l->inner, l->inner, c);
+        for (int64_t o = 0; o < l->outer; o++) {
+            if (l->inner == 1)
+                visit(ctx, o * l->channels + c0, c1 - c0, c0, true);
+            else
+                for (int64_t c = c0; c < c1; c++)
+                    visit(ctx, (o * l->channels + c) * l->inner, l->inner, c, false);
+        }
         return;
     }
     case QK_GRAN_GROUP: {
         const int64_t row = task / l->groups_per_row, j = task % l->groups_per_row;
         const int64_t start = j * l->group_size;
         const int64_t len = l->row_len - start < l->group_size ? l->row_len - start : l->group_size;
-        visit(ctx, row * l->row_len + start, len, task);
+        visit(ctx, row * l->row_len + start, len, task, false);
         return;
     }
     default: {
         const int64_t start = task * CHUNK;
-        visit(ctx, start, l->numel - start < CHUNK ? l->numel - start : CHUNK, 0);
+        visit(ctx, start, l->numel - start < CHUNK ? l->numel - start : CHUNK, 0, false);
         return;
     }
     }
@@ -76,8 +82,17 @@ typedef struct minmax_ctx {
     bool per_chunk; /* tensor granularity: results per chunk, merged after */
 } minmax_ctx;
 
-static void minmax_visit(void *vctx, int64_t start, int64_t len, int64_t group) {
+static void minmax_visit(void *vctx, int64_t start, int64_t len, int64_t group, bool percol) {
     minmax_ctx *c = (minmax_ctx *)vctx;
+    if (percol) {
+        const float *x = c->x + start;
+        float *lo = c->lo + group, *hi = c->hi + group;
+        for (int64_t i = 0; i < len; i++) {
+            lo[i] = x[i] < lo[i] ? x[i] : lo[i];
+            hi[i] = x[i] > hi[i] ? x[i] : hi[i];
+        }
+        return;
+    }
     const int64_t slot = c->per_chunk ? start / CHUNK : group;
     qk_affine_minmax_run(c->x + start, (size_t)len, &c->lo[slot], &c->hi[slot]);
 }
@@ -85,15 +100,44 @@ static void minmax_visit(void *vctx, int64_t start, int64_t len, int64_t group) 
 typedef struct quant_ctx {
     const float *x;
     const qk_affine_params *params;
+    const float *inv; /* 1.0f / scale per group */
     qk_rounding rounding;
     uint64_t key;
     uint8_t *codes; /* one byte per element */
 } quant_ctx;
 
-static void quant_visit(void *vctx, int64_t start, int64_t len, int64_t group) {
+static void quant_visit(void *vctx, int64_t start, int64_t len, int64_t group, bool percol) {
     quant_ctx *c = (quant_ctx *)vctx;
-    qk_affine_quantize_run(c->x + start, (size_t)len, &c->params[group], c->rounding, c->key,
-                           (uint64_t)start, c->codes + start);
+    if (!percol) {
+        qk_affine_quantize_run(c->x + start, (size_t)len, &c->params[group], c->rounding, c->key,
+                               (uint64_t)start, c->codes + start);
+        return;
+    }
+    /* one element per group, with the same element kernels as the runs */
+    const float *x = c->x + start, *inv = c->inv + group;
+    const qk_affine_params *p = c->params + group;
+    const float qmin = (float)p->qmin, qmax = (float)p->qmax; /* common to all groups */
+    uint8_t *codes = c->codes + start;
+    int8_t *c8 = (int8_t *)codes;
+    if (c->rounding == QK_ROUND_STOCHASTIC) {
+        for (int64_t i = 0; i < len; i++) {
+            const double v =
+                qk_affine_code_stochastic(x[i], (double)p[i].scale, (double)p[i].zero_point, qmin,
+                                          qmax, qk_affine_sr_bits(c->key, (uint64_t)(start + i)));
+            if (p->qmin < 0)
+                c8[i] = (int8_t)v;
+            else
+                codes[i] = (uint8_t)v;
+        }
+    } else if (p->qmin < 0) {
+        for (int64_t i = 0; i < len; i++)
+            c8[i] =
+                (int8_t)qk_affine_code_nearest(x[i], inv[i], (float)p[i].zero_point, qmin, qmax);
+    } else {
+        for (int64_t i = 0; i < len; i++)
+            codes[i] =
+                (uint8_t)qk_affine_code_nearest(x[i], inv[i], (float)p[i].zero_point, qmin, qmax);
+    }
 }
 
 typedef struct dequant_ctx {
@@ -102,9 +146,19 @@ typedef struct dequant_ctx {
     float *y;
 } dequant_ctx;
 
-static void dequant_visit(void *vctx, int64_t start, int64_t len, int64_t group) {
+static void dequant_visit(void *vctx, int64_t start, int64_t len, int64_t group, bool percol) {
     dequant_ctx *c = (dequant_ctx *)vctx;
-    qk_affine_dequantize_run(c->codes + start, (size_t)len, &c->params[group], c->y + start);
+    if (!percol) {
+        qk_affine_dequantize_run(c->codes + start, (size_t)len, &c->params[group], c->y + start);
+        return;
+    }
+    const qk_affine_params *p = c->params + group;
+    const uint8_t *codes = c->codes + start;
+    float *y = c->y + start;
+    for (int64_t i = 0; i < len; i++) {
+        const int32_t q = p->qmin < 0 ? (int32_t)(int8_t)codes[i] : (int32_t)codes[i];
+        y[i] = (float)(q - p[i].zero_point) * p[i].scale;
+    }
 }
 
 /* ---- quantize ----------------------------------------------------------- */
@@ -235,7 +289,9 @@ static qk_status quantize_impl(const qk_tensor_view *x, const qk_affine_scheme *
         scales[g] = params[g].scale;
         zps[g] = params[g].zero_point;
     }
-    quant_ctx qc = {data, params, s->rounding, qk_affine_sr_key(s->seed), codes};
+    /* the group ranges are no longer needed: keep each group's 1 / scale there */
+    for (int64_t g = 0; g < l.n_groups; g++) lo[g] = 1.0f / params[g].scale;
+    quant_ctx qc = {data, params, lo, s->rounding, qk_affine_sr_key(s->seed), codes};
     visit_all(&l, quant_visit, &qc);
 
     qk_aligned_free(params);

@@ -6,6 +6,8 @@
 #ifndef QK_QUANT_AFFINE_INTERNAL_H
 #define QK_QUANT_AFFINE_INTERNAL_H
 
+#include <math.h> /* floor */
+
 #include "quantkit/quant.h"
 
 /* Key of the stochastic-rounding stream of `seed` (splitmix64 of the seed). */
@@ -19,6 +21,36 @@ static inline uint64_t qk_affine_sr_bits(uint64_t key, uint64_t index) {
     z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
     z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
     return z ^ (z >> 31);
+}
+
+/* Round half to even, as nearbyintf under the default rounding mode, for
+** |t| < 2^22: adding 1.5 * 2^23 moves t into [2^23, 2^24), where the float
+** spacing is 1, so the addition rounds to an integer (half to even); the
+** subtraction is exact. Larger |t| (and +-Inf) come back within 2 of t, far
+** beyond every code range (|q| <= 255), so the clamp that follows gives
+** the same code as nearbyintf would. */
+static inline float qk_affine_round_even(float t) {
+    const float shift = 12582912.0f; /* 1.5 * 2^23 */
+    return (t + shift) - shift;
+}
+
+/* The code of x, nearest-even: clamp(round(x * inv) + zp, qmin, qmax) in
+** float (so the cast that follows is exact and in range). */
+static inline float qk_affine_code_nearest(float x, float inv, float zp, float qmin, float qmax) {
+    const float v = qk_affine_round_even(x * inv) + zp;
+    return v < qmin ? qmin : v > qmax ? qmax : v;
+}
+
+/* The code of x, stochastic: t = x / scale in double, floor(t) + [u < frac(t)]
+** with u uniform in [0, 1) from the top 53 of `bits`, plus zp, clamped.
+** E[code] = t + zp exactly inside the range. */
+static inline double qk_affine_code_stochastic(float x, double scale, double zp, double qmin,
+                                               double qmax, uint64_t bits) {
+    const double t = (double)x / scale;
+    const double f = floor(t);
+    const double u = (double)(bits >> 11) * 0x1p-53;
+    const double v = f + (u < t - f ? 1.0 : 0.0) + zp;
+    return v < qmin ? qmin : v > qmax ? qmax : v;
 }
 
 /* QK_ERR_INVALID_ARG unless p has a positive finite scale with a finite

@@ -3,7 +3,8 @@
 ** and stochastic rounding), parameter checks, and the public per-span entry
 ** points that GPTQ, AWQ and the model layer call one row or group at a time.
 */
-#include <math.h> /* nearbyintf, floor, isfinite */
+#include <math.h>   /* isfinite */
+#include <string.h> /* memcpy */
 
 #include "core/error.h"
 #include "quant/affine_internal.h"
@@ -44,43 +45,55 @@ qk_status qk_affine_check_params(const qk_affine_params *p, const char *what) {
 }
 
 size_t qk_affine_first_nonfinite(const float *x, size_t n) {
-    for (size_t i = 0; i < n; i++)
+    /* blocks of 64 checked branch-free on the exponent bits (all ones: Inf or
+    ** NaN), then the flagged block element by element */
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        uint32_t any = 0;
+        for (size_t k = 0; k < 64; k++) {
+            uint32_t b;
+            memcpy(&b, &x[i + k], sizeof b);
+            any |= (b & 0x7F800000u) == 0x7F800000u;
+        }
+        if (any) break;
+    }
+    for (; i < n; i++)
         if (!isfinite(x[i])) return i;
     return n;
 }
 
 void qk_affine_minmax_run(const float *x, size_t n, float *lo, float *hi) {
-    float mn = *lo, mx = *hi;
-    for (size_t i = 0; i < n; i++) {
-        mn = x[i] < mn ? x[i] : mn;
-        mx = x[i] > mx ? x[i] : mx;
+    /* eight independent lanes (x < m ? x : m is exactly what minps does) */
+    float mn[8], mx[8];
+    for (int k = 0; k < 8; k++) mn[k] = *lo, mx[k] = *hi;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) {
+            mn[k] = x[i + k] < mn[k] ? x[i + k] : mn[k];
+            mx[k] = x[i + k] > mx[k] ? x[i + k] : mx[k];
+        }
+    for (; i < n; i++) {
+        mn[0] = x[i] < mn[0] ? x[i] : mn[0];
+        mx[0] = x[i] > mx[0] ? x[i] : mx[0];
     }
-    *lo = mn;
-    *hi = mx;
-}
-
-/* Clamp in float, then the cast is exact and in range. */
-static inline float clampf(float v, float lo, float hi) {
-    return v < lo ? lo : v > hi ? hi : v;
+    for (int k = 1; k < 8; k++) {
+        mn[0] = mn[k] < mn[0] ? mn[k] : mn[0];
+        mx[0] = mx[k] > mx[0] ? mx[k] : mx[0];
+    }
+    *lo = mn[0];
+    *hi = mx[0];
 }
 
 void qk_affine_quantize_run(const float *x, size_t n, const qk_affine_params *p,
                             qk_rounding rounding, uint64_t key, uint64_t first_index, void *codes) {
     const float qmin = (float)p->qmin, qmax = (float)p->qmax, zp = (float)p->zero_point;
-    const bool is_signed = p->qmin < 0;
     int8_t *c8 = (int8_t *)codes;
     uint8_t *u8 = (uint8_t *)codes;
     if (rounding == QK_ROUND_STOCHASTIC) {
-        /* t in double; floor(t) + [u < frac(t)] has expectation t exactly for a
-        ** uniform u in [0, 1) with 53 random bits. */
-        const double scale = (double)p->scale;
         for (size_t i = 0; i < n; i++) {
-            const double t = (double)x[i] / scale;
-            const double f = floor(t);
-            const double u = (double)(qk_affine_sr_bits(key, first_index + i) >> 11) * 0x1p-53;
-            double v = f + (u < t - f ? 1.0 : 0.0) + (double)zp;
-            v = v < (double)qmin ? (double)qmin : v > (double)qmax ? (double)qmax : v;
-            if (is_signed)
+            const double v = qk_affine_code_stochastic(x[i], (double)p->scale, zp, qmin, qmax,
+                                                       qk_affine_sr_bits(key, first_index + i));
+            if (p->qmin < 0)
                 c8[i] = (int8_t)v;
             else
                 u8[i] = (uint8_t)v;
@@ -89,12 +102,12 @@ void qk_affine_quantize_run(const float *x, size_t n, const qk_affine_params *p,
     }
     /* torch's quantize_per_tensor: zero_point + nearbyint(x * (1.0f / scale)) */
     const float inv = 1.0f / p->scale;
-    if (is_signed) {
+    if (p->qmin < 0) {
         for (size_t i = 0; i < n; i++)
-            c8[i] = (int8_t)clampf(nearbyintf(x[i] * inv) + zp, qmin, qmax);
+            c8[i] = (int8_t)qk_affine_code_nearest(x[i], inv, zp, qmin, qmax);
     } else {
         for (size_t i = 0; i < n; i++)
-            u8[i] = (uint8_t)clampf(nearbyintf(x[i] * inv) + zp, qmin, qmax);
+            u8[i] = (uint8_t)qk_affine_code_nearest(x[i], inv, zp, qmin, qmax);
     }
 }
 

@@ -6,19 +6,14 @@
 ** over OpenMP threads without changing any result.
 */
 #include <float.h>  /* FLT_MAX */
-#include <math.h>   /* fabsf, isfinite */
+#include <math.h>   /* fabsf */
 #include <string.h> /* memset */
 
 #include "core/error.h"
-#include "quantkit/quant.h"
+#include "quant/affine_internal.h"
+#include "quant/codebook_internal.h"
 
 #define PARALLEL_MIN ((size_t)1 << 15)
-
-static size_t first_nonfinite(const float *x, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(x[i])) return i;
-    return n;
-}
 
 static float block_absmax(const float *x, size_t len) {
     float m = 0.0f;
@@ -38,7 +33,7 @@ qk_status qk_blockwise8_quantize(const float *x, size_t n, int32_t block_size, c
                             (int)block_size);
     if (n > 0 && (!x || !map || !codes || !absmax))
         return qk_error_set(QK_ERR_INVALID_ARG, "blockwise8 quantize: NULL argument");
-    const size_t bad = first_nonfinite(x, n);
+    const size_t bad = qk_affine_first_nonfinite(x, n);
     if (bad < n)
         return qk_error_set(QK_ERR_NONFINITE, "blockwise8 quantize: element %zu is %g", bad,
                             (double)x[bad]);
@@ -160,7 +155,7 @@ qk_status qk_blockwise_quantize(const float *x, size_t n, const qk_blockwise_con
     qk_status st = resolve_config(config, &c);
     if (st != QK_OK) return st;
     if (n > 0 && !x) return qk_error_set(QK_ERR_INVALID_ARG, "blockwise quantize: NULL input");
-    const size_t bad = first_nonfinite(x, n);
+    const size_t bad = qk_affine_first_nonfinite(x, n);
     if (bad < n)
         return qk_error_set(QK_ERR_NONFINITE, "blockwise quantize: element %zu is %g", bad,
                             (double)x[bad]);
@@ -177,7 +172,9 @@ qk_status qk_blockwise_quantize(const float *x, size_t n, const qk_blockwise_con
         qk_blockwise_tensor_free(out);
         return qk_error_set(QK_ERR_NOMEM, "blockwise quantize: out of memory (%zu elements)", n);
     }
-    const uint8_t zero_code = qk_codebook_encode_normalized(c.codebook, 0.0f);
+    qk_codebook_encoder enc;
+    qk_codebook_encoder_init(c.codebook, &enc);
+    const uint8_t zero_code = qk_codebook_encoder_encode(&enc, 0.0f);
     uint8_t *packed = out->packed;
     /* blocks hold an even number of elements, so each block owns whole bytes */
 #pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
@@ -187,11 +184,10 @@ qk_status qk_blockwise_quantize(const float *x, size_t n, const qk_blockwise_con
         absmax[b] = m;
         for (size_t i = 0; i < len; i += 2) {
             const size_t e = start + i;
-            const uint8_t hi =
-                m > 0.0f ? qk_codebook_encode_normalized(c.codebook, x[e] / m) : zero_code;
+            const uint8_t hi = m > 0.0f ? qk_codebook_encoder_encode(&enc, x[e] / m) : zero_code;
             uint8_t lo = 0; /* an odd count pads the last low nibble with 0 */
             if (i + 1 < len)
-                lo = m > 0.0f ? qk_codebook_encode_normalized(c.codebook, x[e + 1] / m) : zero_code;
+                lo = m > 0.0f ? qk_codebook_encoder_encode(&enc, x[e + 1] / m) : zero_code;
             packed[e / 2] = (uint8_t)(hi << 4 | lo);
         }
     }

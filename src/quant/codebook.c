@@ -2,10 +2,11 @@
 ** Codebooks: NF4, bitsandbytes' FP4, OCP MX FP4 E2M1 (16 values each), and
 ** bitsandbytes' 8-bit dynamic map; nearest-code search with exact midpoints.
 */
-#include <math.h> /* fabsf, isnan */
+#include <math.h>   /* isnan, nextafterf */
+#include <string.h> /* memset */
 
 #include "core/error.h"
-#include "quantkit/quant.h"
+#include "quant/codebook_internal.h"
 
 /* QLoRA's NF4 (bitsandbytes create_normal_map(offset=0.9677083), normalized),
 ** the 16 values as bitsandbytes lists them. */
@@ -112,17 +113,35 @@ static unsigned nearest_sorted(const float *sorted, unsigned n, float v) {
     return lo;
 }
 
-uint8_t qk_codebook_encode_normalized(qk_codebook cb, float v) {
-    if (isnan(v)) v = 0.0f;
-    v = v < -1.0f ? -1.0f : v > 1.0f ? 1.0f : v;
-    if (cb == QK_CODEBOOK_NF4) return (uint8_t)nearest_sorted(NF4_VALUES, 16, v);
-    if (cb != QK_CODEBOOK_FP4_BNB && cb != QK_CODEBOOK_FP4_E2M1) return 0;
+/* The largest float <= the midpoint of a and b (exact in double). */
+static float threshold(float a, float b) {
+    const double m = ((double)a + (double)b) * 0.5;
+    float f = (float)m;
+    if ((double)f > m) f = nextafterf(f, -INFINITY);
+    return f;
+}
+
+void qk_codebook_encoder_init(qk_codebook cb, qk_codebook_encoder *e) {
+    memset(e, 0, sizeof *e);
+    if (cb == QK_CODEBOOK_NF4) {
+        e->n_thr = 15;
+        for (int k = 0; k < 16; k++) e->code[k] = (uint8_t)k;
+        for (int k = 0; k < 15; k++) e->thr[k] = threshold(NF4_VALUES[k], NF4_VALUES[k + 1]);
+        return;
+    }
     const float *table = cb == QK_CODEBOOK_FP4_BNB ? FP4_BNB_VALUES : FP4_E2M1_NORMALIZED;
     const uint8_t *order = cb == QK_CODEBOOK_FP4_BNB ? FP4_BNB_ORDER : FP4_E2M1_ORDER;
-    float mags[8];
-    for (unsigned k = 0; k < 8; k++) mags[k] = table[order[k]];
-    const uint8_t sign = v < 0.0f ? 8u : 0u;
-    return (uint8_t)(order[nearest_sorted(mags, 8, fabsf(v))] | sign);
+    e->n_thr = 7;
+    e->sign_magnitude = true;
+    for (int k = 0; k < 8; k++) e->code[k] = order[k];
+    for (int k = 0; k < 7; k++) e->thr[k] = threshold(table[order[k]], table[order[k + 1]]);
+}
+
+uint8_t qk_codebook_encode_normalized(qk_codebook cb, float v) {
+    if ((int)cb < 0 || cb >= QK_CODEBOOK_COUNT) return 0;
+    qk_codebook_encoder e;
+    qk_codebook_encoder_init(cb, &e);
+    return qk_codebook_encoder_encode(&e, v);
 }
 
 uint8_t qk_dynamic_map_encode(const float map[256], float v) {
