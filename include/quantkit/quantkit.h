@@ -17,5 +17,7 @@
 #include "quantkit/tokenizer.h"
 #include "quantkit/model.h"
 #include "quantkit/mix.h"
+#include "quantkit/calibrate.h"
+#include "quantkit/quantize.h"
 
 #endif /* QUANTKIT_QUANTKIT_H */

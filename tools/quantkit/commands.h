@@ -6,5 +6,6 @@
 
 int cmd_version(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
 
 #endif

@@ -8,6 +8,7 @@
 #include "commands.h"
 
 static const cli_command COMMANDS[] = {
+    {"quantize", "quantize a model to a GGUF file llama.cpp loads (--type q4_k_m ...)", cmd_quantize},
     {"eval", "perplexity (and KL divergence to a reference model) on a text", cmd_eval},
     {"version", "print the version and the kernels this CPU uses", cmd_version},
 };
