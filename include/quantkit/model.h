@@ -96,6 +96,12 @@ void qk_llama_hparams_from_source(const struct qk_model_hparams *src, qk_llama_h
 qk_status qk_llama_model_from_source(const struct qk_model_source *source, qk_llama_model **out);
 qk_status qk_llama_model_load(const char *path, qk_llama_model **out);
 
+/* Tensor `index` of a model source as f32 (`n` elements), dequantizing
+** block formats. `scratch` (scratch_bytes) holds the stored bytes of a
+** block-format tensor; pass NULL/0 to let the function allocate. */
+qk_status qk_model_source_read_f32(const struct qk_model_source *source, size_t index, float *dst,
+                                   int64_t n, void *scratch, size_t scratch_bytes);
+
 /* The tokenizer of a model: `tokenizer_path` when given (tokenizer.model,
 ** tokenizer.json, llama2.c tokenizer.bin or a folder); else the GGUF
 ** file's own vocabulary, the Hugging Face folder's tokenizer files, or a

@@ -119,24 +119,6 @@ qk_status qk_quantize_plan(const char *in_path, const qk_quantize_options *opt,
     return st;
 }
 
-/* Tensor `i` as f32 (dequantizing block formats). */
-static qk_status read_f32(const qk_model_source *src, size_t i, const qk_model_tensor *t,
-                          float *dst, int64_t numel, void *scratch, size_t scratch_bytes) {
-    if (!qk_type_get_traits(t->type)->is_block)
-        return qk_model_source_read(src, i, QK_TYPE_F32, dst, (size_t)numel * sizeof(float));
-    qk_status st = qk_model_source_read(src, i, t->type, scratch, scratch_bytes);
-    if (st != QK_OK) return st;
-    const int64_t cols = t->shape[t->ndim - 1], rows = numel / cols;
-    size_t row_bytes;
-    if ((st = qk_type_row_bytes(t->type, cols, &row_bytes)) != QK_OK) return st;
-    for (int64_t r = 0; r < rows; r++) {
-        st = qk_dequantize_row(t->type, (const unsigned char *)scratch + (size_t)r * row_bytes,
-                               dst + (size_t)r * cols, cols);
-        if (st != QK_OK) return st;
-    }
-    return QK_OK;
-}
-
 /* Quantize one tensor into `out` (ti->bytes bytes). */
 static qk_status convert_tensor(const qk_model_source *src, const qk_quantize_tensor_info *ti,
                                 const qk_quantize_options *opt, void *out, float *f32,
@@ -154,7 +136,8 @@ static qk_status convert_tensor(const qk_model_source *src, const qk_quantize_te
                             "precision twice (allow it explicitly)",
                             t.name, qk_type_name(t.type), qk_type_name(ti->to));
     const int64_t numel = numel_of(t.ndim, t.shape);
-    if ((st = read_f32(src, i, &t, f32, numel, scratch, scratch_bytes)) != QK_OK) return st;
+    if ((st = qk_model_source_read_f32(src, i, f32, numel, scratch, scratch_bytes)) != QK_OK)
+        return st;
     const int64_t cols = t.ndim > 0 ? t.shape[t.ndim - 1] : 1, rows = numel / (cols ? cols : 1);
     if (!qk_type_get_traits(ti->to)->is_block)
         return qk_convert(QK_TYPE_F32, f32, ti->to, out, (size_t)numel);

@@ -155,7 +155,8 @@ bool cli_parse(const char *command, int argc, char **argv, const cli_option *opt
         fprintf(stderr, "quantkit %s: error: --threads must be >= 0\n", command);
         return false;
     }
-    qk_threads_set((int)common->threads);
+    /* without --threads, OpenMP's default stands (OMP_NUM_THREADS or all cores) */
+    if (common->threads > 0) qk_threads_set((int)common->threads);
     return true;
 }
 
