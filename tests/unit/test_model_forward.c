@@ -8,24 +8,34 @@
 */
 #include "qk_test.h"
 
-#include "quantkit/model.h"
+#include "qk_test_model.h"
 
+/* The weights as the reference reads them: borrowed f32 pointers into the
+** model (qk_test_random_model makes every tensor f32). */
 typedef struct ref_model {
     qk_llama_hparams hp;
-    float *embd, *out, *out_norm;
-    float **attn_norm, **wq, **wk, **wv, **wo, **bq, **bk, **bv, **ffn_norm, **wg, **wu, **wd;
+    const float *embd, *out, *out_norm;
+    const float **attn_norm, **wq, **wk, **wv, **wo, **bq, **bk, **bv, **ffn_norm, **wg, **wu, **wd;
 } ref_model;
 
-static float *rand_floats(qk_test_rng *rng, size_t n, float sigma) {
-    float *p = malloc(n * sizeof *p);
-    qk_test_fill_normal(rng, p, n, sigma);
-    return p;
-}
-
-static float *norm_weights(qk_test_rng *rng, size_t n) {
-    float *p = malloc(n * sizeof *p);
-    for (size_t i = 0; i < n; i++) p[i] = 1.0f + 0.2f * qk_test_rng_normal(rng);
-    return p;
+static qk_llama_model *build(ref_model *r, const qk_llama_hparams *hp, uint64_t seed) {
+    qk_llama_model *m = qk_test_random_model(hp, seed);
+    r->hp = *hp;
+    r->embd = qk_llama_model_token_embd(m)->data;
+    r->out = qk_llama_model_output(m)->data;
+    r->out_norm = qk_llama_model_output_norm(m)->data;
+    const float ***arrays[] = {&r->attn_norm, &r->wq, &r->wk, &r->wv, &r->wo, &r->bq,
+                               &r->bk,        &r->bv, &r->ffn_norm, &r->wg, &r->wu, &r->wd};
+    for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
+        *arrays[i] = calloc((size_t)hp->n_layer, sizeof(float *));
+    for (int l = 0; l < hp->n_layer; l++) {
+        const qk_llama_layer_weights *lw = qk_llama_model_layer(m, l);
+        r->attn_norm[l] = lw->attn_norm.data, r->wq[l] = lw->wq.data, r->wk[l] = lw->wk.data;
+        r->wv[l] = lw->wv.data, r->wo[l] = lw->wo.data, r->bq[l] = lw->bq.data;
+        r->bk[l] = lw->bk.data, r->bv[l] = lw->bv.data, r->ffn_norm[l] = lw->ffn_norm.data;
+        r->wg[l] = lw->w_gate.data, r->wu[l] = lw->w_up.data, r->wd[l] = lw->w_down.data;
+    }
+    return m;
 }
 
 static void set(qk_llama_model *m, const char *name, float *data, int32_t ndim, int64_t d0,
@@ -36,66 +46,10 @@ static void set(qk_llama_model *m, const char *name, float *data, int32_t ndim, 
     QK_ASSERT_OK(qk_llama_model_set_tensor(m, name, &v));
 }
 
-static qk_llama_model *build(ref_model *r, const qk_llama_hparams *hp, uint64_t seed) {
-    qk_test_rng rng;
-    qk_test_rng_seed(&rng, seed);
-    r->hp = *hp;
-    const int64_t E = hp->n_embd, F = hp->n_ff, V = hp->n_vocab;
-    const int64_t QD = (int64_t)hp->n_head * hp->head_dim, KD = (int64_t)hp->n_head_kv * hp->head_dim;
-    const int L = hp->n_layer;
-    qk_llama_model *m;
-    QK_ASSERT_OK(qk_llama_model_create(hp, &m));
-    r->embd = rand_floats(&rng, (size_t)(V * E), 1.0f);
-    set(m, "token_embd.weight", r->embd, 2, V, E);
-    r->out_norm = norm_weights(&rng, (size_t)E);
-    set(m, "output_norm.weight", r->out_norm, 1, E, 0);
-    if (hp->tied_output) {
-        r->out = r->embd;
-    } else {
-        r->out = rand_floats(&rng, (size_t)(V * E), 0.3f);
-        set(m, "output.weight", r->out, 2, V, E);
-    }
-    float ***arrays[] = {&r->attn_norm, &r->wq, &r->wk, &r->wv, &r->wo, &r->bq,
-                         &r->bk,        &r->bv, &r->ffn_norm, &r->wg, &r->wu, &r->wd};
-    for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
-        *arrays[i] = calloc((size_t)L, sizeof(float *));
-    char name[64];
-    const float ws = 1.0f / sqrtf((float)E);
-    for (int l = 0; l < L; l++) {
-#define SET(field, nm, d0, d1, nd, gen)                          \
-    r->field[l] = gen;                                           \
-    snprintf(name, sizeof name, "blk.%d." nm, l);                \
-    set(m, name, r->field[l], nd, d0, d1)
-        SET(attn_norm, "attn_norm.weight", E, 0, 1, norm_weights(&rng, (size_t)E));
-        SET(wq, "attn_q.weight", QD, E, 2, rand_floats(&rng, (size_t)(QD * E), ws));
-        SET(wk, "attn_k.weight", KD, E, 2, rand_floats(&rng, (size_t)(KD * E), ws));
-        SET(wv, "attn_v.weight", KD, E, 2, rand_floats(&rng, (size_t)(KD * E), ws));
-        SET(wo, "attn_output.weight", E, QD, 2, rand_floats(&rng, (size_t)(E * QD), ws));
-        SET(ffn_norm, "ffn_norm.weight", E, 0, 1, norm_weights(&rng, (size_t)E));
-        SET(wg, "ffn_gate.weight", F, E, 2, rand_floats(&rng, (size_t)(F * E), ws));
-        SET(wu, "ffn_up.weight", F, E, 2, rand_floats(&rng, (size_t)(F * E), ws));
-        SET(wd, "ffn_down.weight", E, F, 2, rand_floats(&rng, (size_t)(E * F), 1.0f / sqrtf((float)F)));
-        if (hp->attn_bias) {
-            SET(bq, "attn_q.bias", QD, 0, 1, rand_floats(&rng, (size_t)QD, 0.1f));
-            SET(bk, "attn_k.bias", KD, 0, 1, rand_floats(&rng, (size_t)KD, 0.1f));
-            SET(bv, "attn_v.bias", KD, 0, 1, rand_floats(&rng, (size_t)KD, 0.1f));
-        }
-#undef SET
-    }
-    QK_ASSERT_OK(qk_llama_model_finish(m));
-    return m;
-}
-
 static void free_ref(ref_model *r) {
-    float **arrays[] = {r->attn_norm, r->wq, r->wk, r->wv, r->wo, r->bq,
-                        r->bk,        r->bv, r->ffn_norm, r->wg, r->wu, r->wd};
-    for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) {
-        for (int l = 0; l < r->hp.n_layer; l++) free(arrays[i][l]);
-        free(arrays[i]);
-    }
-    if (r->out != r->embd) free(r->out);
-    free(r->embd);
-    free(r->out_norm);
+    const float **arrays[] = {r->attn_norm, r->wq, r->wk, r->wv, r->wo, r->bq,
+                              r->bk,        r->bv, r->ffn_norm, r->wg, r->wu, r->wd};
+    for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) free(arrays[i]);
 }
 
 static void ref_rmsnorm(const double *x, const float *w, double *y, int n, double eps) {
