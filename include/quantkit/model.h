@@ -155,6 +155,20 @@ qk_status qk_llama_decode(qk_llama_context *ctx, const int32_t *tokens, int32_t 
                           float *logits, bool all_logits);
 
 /* ------------------------------------------------------------------------
+** Layer by layer (calibrated quantization processes a model one decoder
+** layer at a time, so memory stays bounded by one layer and its inputs).
+*/
+/* Run decoder layer `layer` with weights `lw` on hidden states x
+** [n_seq * seq_len, n_embd], in place: n_seq independent sequences of
+** seq_len tokens at positions 0 .. seq_len-1. `hook` (may be NULL) sees
+** each linear input, per sequence, with `layer` as its layer index. */
+qk_status qk_llama_layer_forward(const qk_llama_hparams *hp, int32_t layer,
+                                 const qk_llama_layer_weights *lw, float *x, int32_t n_seq,
+                                 int32_t seq_len, qk_linear_hook hook, void *user);
+/* Token embeddings of `n` tokens into x [n, n_embd]. */
+qk_status qk_llama_embed(const qk_llama_model *model, const int32_t *tokens, int64_t n, float *x);
+
+/* ------------------------------------------------------------------------
 ** Perplexity, computed as llama.cpp's llama-perplexity does: the token
 ** stream is cut into non-overlapping chunks of n_ctx tokens, the first token
 ** of each chunk is replaced by BOS (when bos >= 0), and only the second half

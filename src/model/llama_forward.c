@@ -56,12 +56,10 @@ static void fill_rope_tables(qk_llama_context *c) {
     }
 }
 
-qk_status qk_llama_context_create(const qk_llama_model *model, int32_t n_ctx,
-                                  qk_llama_context **out) {
-    if (!out || !model) return qk_error_set(QK_ERR_INVALID_ARG, "context create: NULL argument");
-    *out = NULL;
-    if (!model->finished)
-        return qk_error_set(QK_ERR_STATE, "context create: model not finished (missing tensors)");
+/* A context for `model` (only its hyper-parameters are read here) with a KV
+** cache of `n_cache_layers` layers. */
+static qk_status context_alloc(const qk_llama_model *model, int32_t n_ctx, int32_t n_cache_layers,
+                               qk_llama_context **out) {
     if (n_ctx <= 0 || n_ctx > (1 << 20))
         return qk_error_set(QK_ERR_INVALID_ARG, "context create: n_ctx %d out of range", n_ctx);
     const qk_llama_hparams *hp = &model->hp;
@@ -74,8 +72,8 @@ qk_status qk_llama_context_create(const qk_llama_model *model, int32_t n_ctx,
     const size_t QD = (size_t)hp->n_head * hp->head_dim;
     const size_t E = (size_t)hp->n_embd, F = (size_t)hp->n_ff;
     bool ok = true;
-    c->k_cache = alloc_floats((size_t)hp->n_layer * T, KD, &ok);
-    c->v_cache = alloc_floats((size_t)hp->n_layer * T, KD, &ok);
+    c->k_cache = alloc_floats((size_t)n_cache_layers * T, KD, &ok);
+    c->v_cache = alloc_floats((size_t)n_cache_layers * T, KD, &ok);
     c->x = alloc_floats(T, E, &ok);
     c->xn = alloc_floats(T, E > QD ? E : QD, &ok);
     c->q = alloc_floats(T, QD, &ok);
@@ -92,6 +90,15 @@ qk_status qk_llama_context_create(const qk_llama_model *model, int32_t n_ctx,
     fill_rope_tables(c);
     *out = c;
     return QK_OK;
+}
+
+qk_status qk_llama_context_create(const qk_llama_model *model, int32_t n_ctx,
+                                  qk_llama_context **out) {
+    if (!out || !model) return qk_error_set(QK_ERR_INVALID_ARG, "context create: NULL argument");
+    *out = NULL;
+    if (!model->finished)
+        return qk_error_set(QK_ERR_STATE, "context create: model not finished (missing tensors)");
+    return context_alloc(model, n_ctx, model->hp.n_layer, out);
 }
 
 void qk_llama_context_reset(qk_llama_context *c) { c->n_past = 0; }
@@ -224,14 +231,15 @@ static qk_status linear(qk_llama_context *c, int32_t layer, qk_llama_linear whic
 
 /* ---- one decoder layer -------------------------------------------------- */
 
-static qk_status decoder_layer(qk_llama_context *c, int32_t l, int32_t T) {
-    const qk_llama_model *m = c->model;
-    const qk_llama_hparams *hp = &m->hp;
-    const qk_llama_layer_weights *lw = &m->layers[l];
+/* Layer `l` (its weights `lw`, its KV cache in slot `slot`) on the T rows
+** of c->x, in place. */
+static qk_status decoder_layer(qk_llama_context *c, int32_t l, const qk_llama_layer_weights *lw,
+                               int32_t slot, int32_t T) {
+    const qk_llama_hparams *hp = &c->model->hp;
     const int32_t E = hp->n_embd, F = hp->n_ff, hd = hp->head_dim;
     const size_t QD = (size_t)hp->n_head * hd, KD = (size_t)hp->n_head_kv * hd;
-    float *k_layer = c->k_cache + (size_t)l * c->n_ctx * KD;
-    float *v_layer = c->v_cache + (size_t)l * c->n_ctx * KD;
+    float *k_layer = c->k_cache + (size_t)slot * c->n_ctx * KD;
+    float *v_layer = c->v_cache + (size_t)slot * c->n_ctx * KD;
     float *k_new = k_layer + (size_t)c->n_past * KD;
     float *v_new = v_layer + (size_t)c->n_past * KD;
     qk_status st;
@@ -302,7 +310,7 @@ qk_status qk_llama_decode(qk_llama_context *c, const int32_t *tokens, int32_t T,
     }
     if (st != QK_OK) return qk_error_prefix("token_embd.weight");
     for (int32_t l = 0; l < hp->n_layer; l++)
-        if ((st = decoder_layer(c, l, T)) != QK_OK) return st;
+        if ((st = decoder_layer(c, l, &m->layers[l], l, T)) != QK_OK) return st;
 
     rms_norm(c->x, m->output_norm.data, c->xn, T, E, hp->rms_eps);
     if (logits) {
@@ -313,5 +321,51 @@ qk_status qk_llama_decode(qk_llama_context *c, const int32_t *tokens, int32_t T,
         if ((st = linear(c, -1, QK_LINEAR_OUTPUT, out, rows, n_rows, logits)) != QK_OK) return st;
     }
     c->n_past += T;
+    return QK_OK;
+}
+
+/* ---- one layer on its own ---------------------------------------------- */
+
+qk_status qk_llama_layer_forward(const qk_llama_hparams *hp, int32_t layer,
+                                 const qk_llama_layer_weights *lw, float *x, int32_t n_seq,
+                                 int32_t seq_len, qk_linear_hook hook, void *user) {
+    if (!hp || !lw || (!x && n_seq > 0))
+        return qk_error_set(QK_ERR_INVALID_ARG, "layer forward: NULL argument");
+    if (n_seq < 0 || seq_len <= 0)
+        return qk_error_set(QK_ERR_INVALID_ARG, "layer forward: %d sequences of %d tokens", n_seq,
+                            seq_len);
+    qk_status st = qk_llama_hparams_validate(hp);
+    if (st != QK_OK) return st;
+    /* a model shell: the context reads only the hyper-parameters */
+    qk_llama_model shell;
+    memset(&shell, 0, sizeof shell);
+    shell.hp = *hp;
+    shell.finished = true;
+    qk_llama_context *c;
+    if ((st = context_alloc(&shell, seq_len, 1, &c)) != QK_OK) return st;
+    c->hook = hook;
+    c->hook_user = user;
+    const size_t row = (size_t)seq_len * (size_t)hp->n_embd;
+    for (int32_t s = 0; s < n_seq && st == QK_OK; s++) {
+        memcpy(c->x, x + (size_t)s * row, row * sizeof(float));
+        c->n_past = 0;
+        st = decoder_layer(c, layer, lw, 0, seq_len);
+        if (st == QK_OK) memcpy(x + (size_t)s * row, c->x, row * sizeof(float));
+    }
+    qk_llama_context_free(c);
+    return st;
+}
+
+qk_status qk_llama_embed(const qk_llama_model *m, const int32_t *tokens, int64_t n, float *x) {
+    if (!m || (!tokens && n > 0) || (!x && n > 0))
+        return qk_error_set(QK_ERR_INVALID_ARG, "embed: NULL argument");
+    const int32_t E = m->hp.n_embd;
+    for (int64_t t = 0; t < n; t++) {
+        if (tokens[t] < 0 || tokens[t] >= m->hp.n_vocab)
+            return qk_error_set(QK_ERR_OUT_OF_BOUNDS, "embed: token %d at index %lld is outside "
+                                "the vocabulary of %d", tokens[t], (long long)t, m->hp.n_vocab);
+        qk_status st = qk_weight_row_f32(&m->token_embd, tokens[t], x + (size_t)t * E);
+        if (st != QK_OK) return qk_error_prefix("token_embd.weight");
+    }
     return QK_OK;
 }

@@ -308,6 +308,43 @@ static void test_perplexity_known_value(void **state) {
     qk_llama_model_free(m);
 }
 
+/* Embedding + qk_llama_layer_forward per layer + final norm and output
+** gives the same last hidden state path as qk_llama_decode: identical
+** logits, for two sequences at once. */
+static void test_layer_by_layer_equals_decode(void **state) {
+    (void)state;
+    qk_llama_hparams hp = {.n_vocab = 33, .n_embd = 24, .n_ff = 40, .n_layer = 3, .n_head = 6,
+                           .n_head_kv = 3, .head_dim = 4, .n_ctx_train = 64, .rms_eps = 1e-5f,
+                           .rope_theta = 10000.0f, .attn_bias = true};
+    qk_llama_model *m = qk_test_random_model(&hp, 21);
+    enum { T = 13 };
+    int32_t tokens[2 * T];
+    for (int i = 0; i < 2 * T; i++) tokens[i] = (i * 5 + 3) % 33;
+    float *x = malloc(2 * T * 24 * sizeof *x);
+    QK_ASSERT_OK(qk_llama_embed(m, tokens, 2 * T, x));
+    for (int l = 0; l < 3; l++)
+        QK_ASSERT_OK(qk_llama_layer_forward(&hp, l, qk_llama_model_layer(m, l), x, 2, T, NULL, NULL));
+    qk_llama_context *ctx;
+    QK_ASSERT_OK(qk_llama_context_create(m, T, &ctx));
+    float logits[T * 33], mine[33], xn[24];
+    for (int s = 0; s < 2; s++) {
+        qk_llama_context_reset(ctx);
+        QK_ASSERT_OK(qk_llama_decode(ctx, tokens + s * T, T, logits, true));
+        /* last position of sequence s: RMSNorm then output, computed here */
+        const float *h = x + ((size_t)s * T + T - 1) * 24;
+        double ss = 0;
+        for (int i = 0; i < 24; i++) ss += (double)h[i] * h[i];
+        const float k = 1.0f / sqrtf((float)(ss / 24) + hp.rms_eps);
+        const float *nw = qk_llama_model_output_norm(m)->data;
+        for (int i = 0; i < 24; i++) xn[i] = h[i] * k * nw[i];
+        QK_ASSERT_OK(qk_matmul(qk_llama_model_output(m), xn, 1, mine));
+        for (int v = 0; v < 33; v++) QK_ASSERT_NEAR_ABS(mine[v], logits[(T - 1) * 33 + v], 1e-5);
+    }
+    free(x);
+    qk_llama_context_free(ctx);
+    qk_llama_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forward_gqa_untied),
@@ -315,6 +352,7 @@ int main(void) {
         cmocka_unit_test(test_forward_head_dim_not_embd_over_heads),
         cmocka_unit_test(test_hooks_and_errors),
         cmocka_unit_test(test_perplexity_known_value),
+        cmocka_unit_test(test_layer_by_layer_equals_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
