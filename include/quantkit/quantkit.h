@@ -19,5 +19,6 @@
 #include "quantkit/mix.h"
 #include "quantkit/calibrate.h"
 #include "quantkit/quantize.h"
+#include "quantkit/algo.h"
 
 #endif /* QUANTKIT_QUANTKIT_H */
