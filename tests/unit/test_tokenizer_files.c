@@ -222,6 +222,19 @@ static void test_json_broken(void **state) {
         "\"vocab\": {\"a\": 0, \"b\": 0}, \"merges\": []}}";
     expect_error(qk_tokenizer_load_json_memory(j6, strlen(j6), NULL, 0, "t.json", NULL, &tok),
                  QK_ERR_CORRUPT, "t.json", "id 0");
+    /* ids far beyond the entries: at most 65536 holes (a 100-byte file asking
+       for 2^28 tokens once took 20 s and 4.7 GB) */
+    const char *j7 =
+        "{\"pre_tokenizer\": {\"type\": \"ByteLevel\"}, \"model\": {\"type\": \"BPE\", "
+        "\"vocab\": {\"a\": 65537}, \"merges\": []}}";
+    expect_error(qk_tokenizer_load_json_memory(j7, strlen(j7), NULL, 0, "t.json", NULL, &tok),
+                 QK_ERR_CORRUPT, "t.json", "largest id 65537");
+    const char *j8 =
+        "{\"pre_tokenizer\": {\"type\": \"ByteLevel\"}, \"model\": {\"type\": \"BPE\", "
+        "\"vocab\": {\"a\": 65536}, \"merges\": []}}";
+    /* 65536 holes pass that check and fail on the next one */
+    expect_error(qk_tokenizer_load_json_memory(j8, strlen(j8), NULL, 0, "t.json", NULL, &tok),
+                 QK_ERR_CORRUPT, "t.json", "no token for byte 0x00");
     const char *cfg = "{\"add_bos_token\": tru}";
     expect_error(
         qk_tokenizer_load_json_memory(j6, strlen(j6), cfg, strlen(cfg), "t.json", NULL, &tok),
