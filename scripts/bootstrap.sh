@@ -9,7 +9,7 @@ PACKAGES=(
   libjansson-dev                          # JSON: config.json, safetensors headers, tokenizer.json
   libpcre2-dev                            # Unicode regex for byte-level BPE pre-tokenizers
   libcmocka-dev                           # unit test framework
-  clang libclang-rt-14-dev                # libFuzzer + sanitizer runtimes
+  clang libclang-rt-14-dev libomp-dev     # libFuzzer + sanitizer runtimes, clang's OpenMP
   valgrind                                # memcheck subset of the suite
 )
 if [ -n "${QK_EXTRA_PACKAGES:-}" ]; then
