@@ -8,7 +8,9 @@
 ** fine-tuning from the float model, at W8A8, W4A4 and W2A8 (weights /
 ** input activations of every layer), per tensor and per channel; the QAT
 ** models are converted to integer layers and the integer path's accuracy
-** and its agreement with the fake-quantized forward are reported too.
+** and its agreement with the fake-quantized forward are reported too. One
+** more QAT run lowers the weight bits progressively from 8 to 2 (W2A8 per
+** channel) with the schedule's bits_from / bits_every.
 **
 **   qat_digits [--data FILE] [--seed N] [--model mlp|cnn|both] [--quick]
 **              [--check] [--verbose]
@@ -47,6 +49,7 @@ typedef struct run_stats {
     double float_acc;
     size_t float_bytes;
     result ptq[N_SETTINGS][2], qat[N_SETTINGS][2]; /* [setting][per tensor, per channel] */
+    result progressive;                            /* W2A8 per channel, bits 8 -> 2 during QAT */
 } run_stats;
 
 /* The QAT schedule as a training hook. */
@@ -98,7 +101,7 @@ static int run_ptq(nn_seq *fm, const qk_qat_config *cfg, const digits_set *train
 }
 
 /* QAT: fine-tune the float model's QAT twin, then convert. */
-static int run_qat(nn_seq *fm, const qk_qat_config *cfg, const digits_set *train,
+static int run_qat(nn_seq *fm, const qk_qat_config *cfg, int bits_from, const digits_set *train,
                    const digits_set *test, const options *o, uint64_t seed, result *r) {
     nn_seq qm;
     qk_qat_layer *qat[NN_MAX_LAYERS];
@@ -107,15 +110,16 @@ static int run_qat(nn_seq *fm, const qk_qat_config *cfg, const digits_set *train
     const train_config tc = {.epochs = o->quick ? 4 : 15,
                              .batch = 32,
                              .optimizer = NN_ADAM,
+                             .qparam_optimizer = NN_SGD, /* LSQ's design: SGD + grad scale */
                              .lr = 5e-4f,
-                             .lr_qparams = 1e-3f,
+                             .lr_qparams = 1e-2f,
                              .weight_decay = 0.0f,
                              .cosine = true};
     const int64_t steps = tc.epochs * ((train->n + tc.batch - 1) / tc.batch);
     schedule_ctx sc = {{.start_step = 20,
                         .freeze_step = steps * 7 / 10,
-                        .bits_from = 0,
-                        .bits_every = 0,
+                        .bits_from = bits_from,
+                        .bits_every = steps / 12,
                         .weight_bits = cfg->weight.bits,
                         .act_bits = cfg->act.bits},
                        qat,
@@ -152,6 +156,7 @@ static int run_model(model_kind kind, const digits_set *train, const digits_set 
     const train_config tc = {.epochs = o->quick ? 8 : (kind == MODEL_MLP ? 40 : 30),
                              .batch = 32,
                              .optimizer = NN_ADAM,
+                             .qparam_optimizer = NN_ADAM,
                              .lr = 2e-3f,
                              .lr_qparams = 0.0f,
                              .weight_decay = 1e-4f,
@@ -170,7 +175,7 @@ static int run_model(model_kind kind, const digits_set *train, const digits_set 
             rc = run_ptq(&fm, &ptq_cfg, train, test, &st->ptq[s][pc]);
             qk_qat_config qat_cfg = make_config(&SETTINGS[s], pc, 1);
             if (!rc)
-                rc = run_qat(&fm, &qat_cfg, train, test, o,
+                rc = run_qat(&fm, &qat_cfg, 0, train, test, o,
                              o->seed * 1000 + 100 + (uint64_t)(10 * s + pc), &st->qat[s][pc]);
             if (o->verbose && !rc)
                 fprintf(
@@ -179,6 +184,10 @@ static int run_model(model_kind kind, const digits_set *train, const digits_set 
                     100 * st->qat[s][pc].acc, 100 * st->qat[s][pc].int_acc,
                     100 * st->qat[s][pc].agree, qk_time_seconds() - t1);
         }
+    if (!rc) {
+        qk_qat_config cfg = make_config(&SETTINGS[2], 1, 1);
+        rc = run_qat(&fm, &cfg, 8, train, test, o, o->seed * 1000 + 199, &st->progressive);
+    }
     nn_seq_free(&fm);
     return rc;
 }
@@ -194,6 +203,10 @@ static void print_table(const char *name, const run_stats *st) {
                    pc ? "per channel" : "per tensor", 100 * p->acc, 100 * q->acc, 100 * q->int_acc,
                    100 * q->agree, q->bytes);
         }
+    const result *q = &st->progressive;
+    printf(
+        "| W2A8, bits 8->2 during QAT | per channel | %.2f%% | %.2f%% | %.2f%% | %.2f%% | %zu |\n",
+        100 * st->ptq[2][1].acc, 100 * q->acc, 100 * q->int_acc, 100 * q->agree, q->bytes);
 }
 
 /* The acceptance on one model; prints each failed condition. */
@@ -201,6 +214,11 @@ static int check_acceptance(const char *name, const run_stats *st) {
     int ok = 1;
     if (st->float_acc < 0.95) {
         printf("FAIL %s: float accuracy %.2f%% < 95%%\n", name, 100 * st->float_acc);
+        ok = 0;
+    }
+    if (st->progressive.agree < 0.995) {
+        printf("FAIL %s: progressive W2A8: integer path agrees on %.2f%% < 99.5%%\n", name,
+               100 * st->progressive.agree);
         ok = 0;
     }
     for (int pc = 0; pc < 2; pc++) {

@@ -199,6 +199,7 @@ int model_train(nn_seq *model, const digits_set *train, const train_config *cfg,
     nn_optimizer opt;
     if (nn_optimizer_init(&opt, cfg->optimizer, params, np)) return -1;
     opt.weight_decay = cfg->weight_decay;
+    opt.group1_kind = cfg->qparam_optimizer;
     int32_t *idx = malloc(sizeof(int32_t) * (size_t)train->n);
     float *xb = malloc(sizeof(float) * DIGITS_PIXELS * (size_t)cfg->batch);
     int32_t *yb = malloc(sizeof(int32_t) * (size_t)cfg->batch);

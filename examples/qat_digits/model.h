@@ -36,7 +36,8 @@ typedef int (*train_hook)(void *ctx, int64_t step);
 typedef struct train_config {
     int epochs;
     int64_t batch;
-    int optimizer;        /* NN_SGD or NN_ADAM */
+    int optimizer;        /* NN_SGD or NN_ADAM, for the weights */
+    int qparam_optimizer; /* for the LSQ scales and zero points */
     float lr, lr_qparams; /* weights; LSQ scales and zero points */
     float weight_decay;
     bool cosine; /* cosine decay of both learning rates to 0 */

@@ -61,6 +61,7 @@ int nn_optimizer_init(nn_optimizer *opt, int kind, const nn_param *params, size_
     memset(opt, 0, sizeof *opt);
     if (n > NN_MAX_PARAMS) return -1;
     opt->kind = kind;
+    opt->group1_kind = kind;
     opt->lr[0] = kind == NN_ADAM ? 1e-3f : 0.1f;
     opt->lr[1] = opt->lr[0];
     opt->momentum = 0.9f;
@@ -106,7 +107,7 @@ void nn_optimizer_step(nn_optimizer *opt) {
         float *m = opt->state1[i], *v = opt->state2[i];
         for (size_t j = 0; j < p->count; j++) {
             const float g = p->grad[j] + wd * p->value[j];
-            if (opt->kind == NN_SGD) {
+            if ((p->group ? opt->group1_kind : opt->kind) == NN_SGD) {
                 m[j] = opt->momentum * m[j] + g;
                 p->value[j] -= lr * m[j];
             } else {

@@ -40,6 +40,7 @@ typedef struct nn_param {
 #define NN_MAX_PARAMS 64
 typedef struct nn_optimizer {
     int kind;                /* NN_SGD or NN_ADAM */
+    int group1_kind;         /* the optimizer of group 1 (init: the same as kind) */
     float lr[2];             /* per group; 0 freezes the group */
     float momentum;          /* SGD */
     float beta1, beta2, eps; /* Adam */

@@ -177,6 +177,213 @@ qk_status qk_safetensors_writer_commit(qk_safetensors_writer *writer);
 qk_status qk_safetensors_write(const char *path, const qk_io_tensor *tensors, size_t n,
                                const char *const *metadata, size_t n_metadata);
 
+/* ------------------------------------------------------------------------
+** Hugging Face config.json of the Llama family: LlamaForCausalLM,
+** MistralForCausalLM, Qwen2ForCausalLM (Qwen2 differs by its q/k/v biases).
+** Fields the file leaves out take transformers' defaults: num_key_value_heads
+** = num_attention_heads, head_dim = hidden_size / num_attention_heads,
+** rms_norm_eps 1e-6, rope_theta 10000, tie_word_embeddings false,
+** max_position_embeddings 2048 (llama) / 131072 (mistral) / 32768 (qwen2).
+*/
+typedef enum qk_hf_arch {
+    QK_HF_ARCH_UNKNOWN = 0,
+    QK_HF_ARCH_LLAMA,
+    QK_HF_ARCH_MISTRAL,
+    QK_HF_ARCH_QWEN2
+} qk_hf_arch;
+
+/* "llama", "mistral", "qwen2", "unknown". */
+const char *qk_hf_arch_name(qk_hf_arch arch);
+
+typedef struct qk_hf_rope_scaling {
+    bool present;  /* "rope_scaling" was an object */
+    char type[32]; /* its "rope_type" (or "type"): "llama3", "linear", "yarn" ... */
+    double factor; /* 0 when absent */
+    double low_freq_factor, high_freq_factor; /* llama3-type; 0 when absent */
+    int64_t original_max_position_embeddings; /* 0 when absent */
+} qk_hf_rope_scaling;
+
+typedef struct qk_hf_config {
+    qk_hf_arch arch;           /* from architectures[0], else model_type */
+    char architecture[64];     /* architectures[0]; "" when absent */
+    char model_type[32];       /* "llama", "mistral", "qwen2" ... */
+    char torch_dtype[16];      /* "bfloat16", "float16", "float32"; "" when absent */
+    int64_t hidden_size;       /* n_embd */
+    int64_t intermediate_size; /* n_ff */
+    int64_t num_hidden_layers;
+    int64_t num_attention_heads;
+    int64_t num_key_value_heads;
+    int64_t head_dim;       /* explicit, or hidden_size / num_attention_heads */
+    bool head_dim_explicit; /* the file had "head_dim" */
+    int64_t vocab_size;
+    int64_t max_position_embeddings;
+    double rms_norm_eps;
+    double rope_theta;
+    qk_hf_rope_scaling rope_scaling;
+    bool tie_word_embeddings;
+    bool attention_bias; /* q/k/v projections have biases (always for qwen2) */
+    bool mlp_bias;
+    int64_t sliding_window;  /* mistral; 0 when absent or null */
+    int64_t bos_token_id;    /* -1 when absent */
+    int64_t eos_token_id;    /* -1 when absent; the first when a list */
+    int32_t n_eos_token_ids; /* length of the eos list (1 for a single id) */
+} qk_hf_config;
+
+/* Read `path` (a config.json, or a folder holding one). QK_ERR_CORRUPT for
+** bad JSON (with its position), QK_ERR_CONFIG naming the key for a missing
+** required field (hidden_size, intermediate_size, num_hidden_layers,
+** num_attention_heads, vocab_size), a wrong type, or inconsistent values
+** (heads not a multiple of KV heads, hidden not a multiple of heads without
+** head_dim, odd head_dim, non-positive sizes). */
+qk_status qk_hf_config_read(const char *path, qk_hf_config *out);
+/* The same from text; `source` names it in messages. */
+qk_status qk_hf_config_parse(const char *json, size_t len, const char *source, qk_hf_config *out);
+
+/* ------------------------------------------------------------------------
+** llama2.c checkpoints (f32): the legacy layout (7 int32 header, negative
+** vocab_size = separate classifier) and the version-1 export (magic "ak42",
+** 256-byte header, norms first). Every offset is checked against the file
+** size; the file must end exactly after the last tensor. Tensors are
+** listed in one order for both layouts, with llama2.c's PyTorch names and
+** shapes [out_features, in_features]:
+**   tok_embeddings.weight [vocab, dim]
+**   layers.N.attention_norm.weight [dim]
+**   layers.N.attention.wq.weight [n_heads*head_size, dim]
+**   layers.N.attention.wk.weight, .wv.weight [n_kv_heads*head_size, dim]
+**   layers.N.attention.wo.weight [dim, n_heads*head_size]
+**   layers.N.ffn_norm.weight [dim]
+**   layers.N.feed_forward.w1.weight, .w3.weight [hidden_dim, dim]
+**   layers.N.feed_forward.w2.weight [dim, hidden_dim]
+**   norm.weight [dim]
+**   output.weight [vocab, dim]   (only when the classifier is not shared)
+** The legacy RoPE tables (freq_cis_real/imag) are skipped. Data pointers are
+** borrowed until qk_llama2c_close(). The tokenizer (tokenizer.bin) is not
+** read here.
+*/
+typedef struct qk_llama2c_config {
+    int32_t version; /* 0 legacy, 1 "ak42" export */
+    int32_t dim, hidden_dim, n_layers, n_heads, n_kv_heads;
+    int32_t vocab_size; /* positive */
+    int32_t seq_len;
+    bool shared_classifier; /* output = tok_embeddings */
+} qk_llama2c_config;
+
+typedef struct qk_llama2c qk_llama2c;
+
+/* QK_ERR_TRUNCATED names the first tensor that does not fit and its byte
+** offset; QK_ERR_CORRUPT names a non-positive or inconsistent header field
+** and its byte offset, or trailing bytes; QK_ERR_UNSUPPORTED other export
+** versions (the int8 version 2). */
+qk_status qk_llama2c_open(const char *path, qk_llama2c **out);
+void qk_llama2c_close(qk_llama2c *model);
+const char *qk_llama2c_path(const qk_llama2c *model);
+const qk_llama2c_config *qk_llama2c_get_config(const qk_llama2c *model);
+size_t qk_llama2c_tensor_count(const qk_llama2c *model);
+int64_t qk_llama2c_find_tensor(const qk_llama2c *model, const char *name);
+qk_status qk_llama2c_tensor_info(const qk_llama2c *model, size_t index, qk_io_tensor *out);
+
+/* ------------------------------------------------------------------------
+** Model source: one view of a Llama-family model in any container.
+**
+** `path` is a Hugging Face folder (config.json and *.safetensors, sharded
+** or not; a config.json or .safetensors path means its folder), a GGUF file
+** (llama.cpp's or quantkit's; architectures "llama" and "qwen2") or a
+** llama2.c checkpoint. Every source presents the hyper-parameters and the
+** tensors in llama.cpp's naming and orientation:
+**   token_embd.weight [n_vocab, n_embd]
+**   blk.N.attn_norm.weight [n_embd]
+**   blk.N.attn_q.weight [n_head*head_dim, n_embd]
+**   blk.N.attn_k.weight, blk.N.attn_v.weight [n_head_kv*head_dim, n_embd]
+**   blk.N.attn_q.bias, attn_k.bias, attn_v.bias (when attn_bias)
+**   blk.N.attn_output.weight [n_embd, n_head*head_dim]
+**   blk.N.ffn_norm.weight [n_embd]
+**   blk.N.ffn_gate.weight, blk.N.ffn_up.weight [n_ff, n_embd]
+**   blk.N.ffn_down.weight [n_embd, n_ff]
+**   output_norm.weight [n_embd]
+**   output.weight [n_vocab, n_embd]   (absent when tied_output)
+** Shapes are outermost first, [rows = out_features, cols = in_features].
+** For Hugging Face Llama/Mistral the q and k rows (and biases) are permuted
+** from HF's rotary layout (halves) to llama.cpp's (adjacent pairs) as
+** convert_hf_to_gguf.py does: rows viewed as [heads, 2, head_dim/2] become
+** [heads, head_dim/2, 2], heads = n_head for q and n_head_kv for k. Qwen2
+** is not permuted (llama.cpp runs it with NEOX rotary). llama2.c already
+** stores llama.cpp's layout (llama-convert-llama2c-to-ggml copies it).
+** So the three containers present identical tensors for the same model.
+** HF and llama2.c sources list tensors in the order above; GGUF sources in
+** file order (every tensor of the file). Reading converts one tensor at a
+** time into the caller's buffer.
+*/
+typedef enum qk_model_format {
+    QK_MODEL_FORMAT_HF = 0,
+    QK_MODEL_FORMAT_GGUF,
+    QK_MODEL_FORMAT_LLAMA2C
+} qk_model_format;
+
+/* "hf", "gguf", "llama2c". */
+const char *qk_model_format_name(qk_model_format format);
+
+/* Hyper-parameters (same fields as model.h's qk_llama_hparams). */
+typedef struct qk_model_hparams {
+    char arch[16]; /* llama.cpp's architecture: "llama" or "qwen2" */
+    int32_t n_vocab;
+    int32_t n_embd;
+    int32_t n_ff;
+    int32_t n_layer;
+    int32_t n_head;
+    int32_t n_head_kv;
+    int32_t head_dim;
+    int32_t n_ctx_train;    /* HF max_position_embeddings, GGUF context_length, llama2.c seq_len */
+    float rms_eps;          /* llama2.c: 1e-5 (run.c) */
+    float rope_theta;       /* 10000 unless the file says otherwise */
+    bool attn_bias;         /* q/k/v biases */
+    bool tied_output;       /* no output.weight: the output projection is token_embd */
+    int32_t bos_id, eos_id; /* -1 when unknown; llama2.c: 1 and 2 */
+    qk_hf_rope_scaling rope_scaling; /* HF rope_scaling, GGUF rope.scaling.type/factor */
+} qk_model_hparams;
+
+typedef struct qk_model_source_options {
+    bool hf_layout; /* keep HF's rotary row order for q/k (no permutation) */
+} qk_model_source_options;
+
+typedef struct qk_model_tensor {
+    const char *name;      /* llama.cpp name (borrowed) */
+    const char *file_name; /* the name in the file (borrowed) */
+    qk_type type;          /* stored type */
+    int32_t ndim;
+    int64_t shape[QK_MAX_DIMS]; /* outermost first */
+    size_t nbytes;              /* bytes of the stored data */
+    const void *data;           /* stored bytes, file layout (borrowed) */
+    bool permuted;              /* reading reorders rows (HF q/k); `data` is not in that order */
+} qk_model_tensor;
+
+typedef struct qk_model_source qk_model_source;
+
+/* Open and check: the hyper-parameters are consistent and every required
+** tensor is present with the shape they imply (QK_ERR_NOT_FOUND naming the
+** file's tensor name, QK_ERR_SHAPE naming both shapes). `options` may be
+** NULL. Architectures other than Llama/Mistral/Qwen2: QK_ERR_UNSUPPORTED. */
+qk_status qk_model_source_open(const char *path, const qk_model_source_options *options,
+                               qk_model_source **out);
+void qk_model_source_close(qk_model_source *source);
+qk_model_format qk_model_source_format(const qk_model_source *source);
+const qk_model_hparams *qk_model_source_hparams(const qk_model_source *source);
+size_t qk_model_source_tensor_count(const qk_model_source *source);
+/* Index of the tensor with llama.cpp name `name`, or -1. */
+int64_t qk_model_source_find_tensor(const qk_model_source *source, const char *name);
+qk_status qk_model_source_tensor_info(const qk_model_source *source, size_t index,
+                                      qk_model_tensor *out);
+/* Bytes tensor `index` takes as `type` (QK_ERR_SHAPE when the row length is
+** not a whole number of blocks). */
+qk_status qk_model_source_tensor_bytes(const qk_model_source *source, size_t index, qk_type type,
+                                       size_t *out);
+/* Read tensor `index` into `dst` (`dst_bytes` at least its size) as `type`:
+** the stored type (bytes copied, rows permuted when needed) or any plain
+** scalar type such as QK_TYPE_F32 when the stored type is plain too (bf16 ->
+** f32 is exact). Block-format tensors read as another type:
+** QK_ERR_UNSUPPORTED (dequantization belongs to the quant layer). */
+qk_status qk_model_source_read(const qk_model_source *source, size_t index, qk_type type, void *dst,
+                               size_t dst_bytes);
+
 #ifdef __cplusplus
 }
 #endif

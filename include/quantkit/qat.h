@@ -13,9 +13,14 @@
 **   mask      = qmin <= qval <= qmax
 **   dx        = dy * mask                          (so dy < 0 outside gives -0)
 **
-** NaN inputs behave as on torch/x86: the code is qmin and the mask is 0.
-** Every function here is reentrant and keeps no state; arrays are caller
-** owned and must not overlap unless a comment says so.
+** NaN inputs behave as on torch/x86: the code is qmin and the mask is 0;
+** +-Inf (and values beyond int64, where torch's cast is undefined) saturate.
+** The primitives are reentrant and keep no state; arrays are caller owned
+** and must not overlap unless a comment says so.
+**
+** Part 2 (below): QAT layers with state (one thread at a time per layer),
+** the schedule, batch-norm folding and conversion. docs/QAT.md has the
+** guide and a training loop to paste.
 */
 #ifndef QUANTKIT_QAT_H
 #define QUANTKIT_QAT_H

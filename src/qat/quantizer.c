@@ -3,7 +3,7 @@
 ** LSQ initialisation and gradients, bit-width changes (see quantizer.h).
 */
 #include <float.h>  /* FLT_EPSILON */
-#include <math.h>   /* fabsf, sqrt, isfinite, nearbyintf */
+#include <math.h>   /* fabs, sqrt, isnan, nearbyintf */
 #include <stdlib.h> /* calloc, free */
 
 #include "core/error.h"
@@ -47,16 +47,21 @@ qk_status qk_quantizer_init(qk_quantizer *q, const qk_qat_quant_config *cfg, int
     q->zero_point = calloc(c, sizeof(float));
     q->grad_scale = calloc(c, sizeof(float));
     q->grad_zero_point = calloc(c, sizeof(float));
-    q->obs_min = calloc(c, sizeof(float));
-    q->obs_max = calloc(c, sizeof(float));
     q->zp_int = calloc(c, sizeof(int32_t));
     q->scratch = calloc(2 * c, sizeof(float));
-    if (!q->scale || !q->zero_point || !q->grad_scale || !q->grad_zero_point || !q->obs_min ||
-        !q->obs_max || !q->zp_int || !q->scratch) {
+    if (!q->scale || !q->zero_point || !q->grad_scale || !q->grad_zero_point || !q->zp_int ||
+        !q->scratch) {
         qk_quantizer_free(q);
         return qk_error_set(QK_ERR_NOMEM, "qat quantizer: %lld channels", (long long)channels);
     }
-    return QK_OK;
+    qk_observer_config oc;
+    qk_observer_config_default(&oc, QK_OBSERVER_MOVING_AVERAGE);
+    oc.per_channel = channels > 1 || cfg->granularity == QK_QAT_PER_CHANNEL;
+    oc.ch_axis = 0;
+    oc.averaging_constant = cfg->momentum;
+    st = qk_observer_create(&oc, &q->obs);
+    if (st != QK_OK) qk_quantizer_free(q);
+    return st;
 }
 
 void qk_quantizer_free(qk_quantizer *q) {
@@ -64,8 +69,7 @@ void qk_quantizer_free(qk_quantizer *q) {
     free(q->zero_point);
     free(q->grad_scale);
     free(q->grad_zero_point);
-    free(q->obs_min);
-    free(q->obs_max);
+    qk_observer_free(q->obs);
     free(q->zp_int);
     free(q->scratch);
     *q = (qk_quantizer){0};
@@ -73,28 +77,7 @@ void qk_quantizer_free(qk_quantizer *q) {
 
 void qk_quantizer_reset(qk_quantizer *q) {
     q->observed = q->ready = q->learning = false;
-}
-
-/* Per-channel min and max of x into lo/hi; fails on NaN/Inf. */
-static qk_status channel_minmax(const float *x, qk_channel_layout l, float *lo, float *hi) {
-    for (int64_t c = 0; c < l.channels; c++) {
-        lo[c] = INFINITY;
-        hi[c] = -INFINITY;
-    }
-    size_t i = 0;
-    for (int64_t o = 0; o < l.outer; o++)
-        for (int64_t c = 0; c < l.channels; c++)
-            for (int64_t k = 0; k < l.inner; k++, i++) {
-                const float v = x[i];
-                if (!isfinite(v))
-                    return qk_error_set(QK_ERR_NONFINITE, "qat observer: element %zu is %g", i,
-                                        (double)v);
-                if (v < lo[c]) lo[c] = v;
-                if (v > hi[c]) hi[c] = v;
-            }
-    for (int64_t c = 0; c < l.channels; c++)
-        if (lo[c] > hi[c]) lo[c] = hi[c] = 0.0f; /* empty channel */
-    return QK_OK;
+    if (q->obs) qk_observer_reset(q->obs);
 }
 
 static qk_status params_from_minmax(qk_quantizer *q, const float *lo, const float *hi) {
@@ -110,24 +93,28 @@ static qk_status params_from_minmax(qk_quantizer *q, const float *lo, const floa
     return QK_OK;
 }
 
+/* Parameters for the current width from the observer's averaged range. */
+static qk_status params_from_observer(qk_quantizer *q) {
+    const qk_observer_target t = {q->bits, q->cfg.range, q->cfg.symmetric};
+    float *lo = q->scratch, *hi = q->scratch + q->channels;
+    qk_status st = qk_observer_range(q->obs, &t, lo, hi, (size_t)q->channels);
+    return st == QK_OK ? params_from_minmax(q, lo, hi) : st;
+}
+
 qk_status qk_quantizer_observe(qk_quantizer *q, const float *x, qk_channel_layout l) {
     if (q->bits == 0) return QK_OK;
-    float *lo = q->scratch, *hi = q->scratch + q->channels;
-    qk_status st = channel_minmax(x, l, lo, hi);
+    /* the observer sees [outer * channels, inner] rows per channel as a 2-D or 3-D view */
+    qk_tensor_view v;
+    const int64_t shape[3] = {l.outer, l.channels, l.inner};
+    qk_status st = l.outer == 1 ? qk_tensor_view_init(&v, QK_TYPE_F32, 2, shape + 1, (void *)x)
+                                : qk_tensor_view_init(&v, QK_TYPE_F32, 3, shape, (void *)x);
     if (st != QK_OK) return st;
-    const float m = q->cfg.momentum;
-    for (int64_t c = 0; c < q->channels; c++) {
-        if (!q->observed) {
-            q->obs_min[c] = lo[c];
-            q->obs_max[c] = hi[c];
-        } else {
-            q->obs_min[c] += m * (lo[c] - q->obs_min[c]);
-            q->obs_max[c] += m * (hi[c] - q->obs_max[c]);
-        }
-    }
+    if (l.outer != 1 && q->channels > 1)
+        return qk_error_set(QK_ERR_SHAPE, "qat observer: per-channel layouts with outer > 1");
+    st = qk_observer_observe(q->obs, &v);
+    if (st != QK_OK) return st;
     q->observed = true;
-    if (q->cfg.mode == QK_QAT_SCALE_OBSERVER || !q->learning)
-        return params_from_minmax(q, q->obs_min, q->obs_max);
+    if (q->cfg.mode == QK_QAT_SCALE_OBSERVER || !q->learning) return params_from_observer(q);
     return QK_OK;
 }
 
@@ -152,9 +139,9 @@ static void lsq_init(qk_quantizer *q, const float *x, qk_channel_layout l) {
 qk_status qk_quantizer_prepare(qk_quantizer *q, const float *x, qk_channel_layout l) {
     if (q->bits == 0) return QK_OK;
     if (!q->ready) {
-        float *lo = q->scratch, *hi = q->scratch + q->channels;
-        qk_status st = channel_minmax(x, l, lo, hi);
-        if (st == QK_OK) st = params_from_minmax(q, lo, hi);
+        /* nothing observed yet: the tensor at hand is the first observation */
+        qk_status st = qk_quantizer_observe(q, x, l);
+        if (st == QK_OK && !q->ready) st = params_from_observer(q);
         if (st != QK_OK) return st;
     }
     if (q->cfg.mode == QK_QAT_SCALE_LSQ && !q->learning) {
@@ -175,11 +162,11 @@ qk_status qk_quantizer_set_bits(qk_quantizer *q, int bits) {
     q->qmin = qmin;
     q->qmax = qmax;
     if (!q->ready) return QK_OK;
-    if (q->cfg.mode == QK_QAT_SCALE_OBSERVER && q->observed)
-        return params_from_minmax(q, q->obs_min, q->obs_max);
+    if (q->cfg.mode == QK_QAT_SCALE_OBSERVER && q->observed) return params_from_observer(q);
     /* keep the float range [(qmin - zp) s, (qmax - zp) s] */
     const float ratio = (float)(old_max - old_min) / (float)(qmax - qmin);
     for (int64_t c = 0; c < q->channels; c++) {
+        if (!(q->scale[c] >= FLT_EPSILON)) q->scale[c] = FLT_EPSILON; /* as the forward does */
         const float lo = ((float)old_min - q->zero_point[c]) * q->scale[c];
         q->scale[c] *= ratio;
         if (q->cfg.symmetric)

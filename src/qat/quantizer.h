@@ -1,29 +1,30 @@
 /*
 ** Internal: one fake quantizer of a QAT layer (its weights or its input
 ** activations): configuration, current bit width and range, per-channel
-** scales and zero points, the moving-average min-max observer, and the LSQ
+** scales and zero points, a moving-average min-max observer (calib.h), the LSQ
 ** gradients of the scales and zero points.
 */
 #ifndef QK_QAT_QUANTIZER_H
 #define QK_QAT_QUANTIZER_H
 
+#include "quantkit/calib.h"
 #include "quantkit/qat.h"
 
 typedef struct qk_quantizer {
     qk_qat_quant_config cfg; /* cfg.bits: the configured (final) width */
     int bits;                /* current width (0: off) */
     int32_t qmin, qmax;
-    int64_t channels;         /* 1 per tensor */
-    float *scale;             /* [channels] */
-    float *zero_point;        /* [channels], integral in observer mode */
-    float *grad_scale;        /* [channels] LSQ gradients */
-    float *grad_zero_point;   /* [channels] */
-    float *obs_min, *obs_max; /* [channels] observer state */
-    int32_t *zp_int;          /* [channels] scratch: rounded zero points */
-    float *scratch;           /* [2 * channels] scratch for the LSQ sums */
-    bool observed;            /* the observer has seen data */
-    bool ready;               /* scale and zero point hold valid values */
-    bool learning;            /* LSQ: parameters are now trained, not observed */
+    int64_t channels;       /* 1 per tensor */
+    float *scale;           /* [channels] */
+    float *zero_point;      /* [channels], integral in observer mode */
+    float *grad_scale;      /* [channels] LSQ gradients */
+    float *grad_zero_point; /* [channels] */
+    qk_observer *obs;       /* calib's moving-average min-max observer */
+    int32_t *zp_int;        /* [channels] scratch: rounded zero points */
+    float *scratch;         /* [2 * channels] scratch for the LSQ sums */
+    bool observed;          /* the observer has seen data */
+    bool ready;             /* scale and zero point hold valid values */
+    bool learning;          /* LSQ: parameters are now trained, not observed */
 } qk_quantizer;
 
 /* Check a configuration (what = "weight" or "activation"). */

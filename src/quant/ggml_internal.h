@@ -12,7 +12,8 @@
 #ifndef QK_QUANT_GGML_INTERNAL_H
 #define QK_QUANT_GGML_INTERNAL_H
 
-#include <math.h> /* nearbyintf, fabsf */
+#include <math.h>   /* fabsf, sqrtf */
+#include <string.h> /* memcpy */
 
 #include "quantkit/ggml.h"
 
@@ -23,14 +24,16 @@
 ** GROUP_MAX_EPS). */
 #define QK_GGML_GROUP_MAX_EPS 1e-15f
 
-/* Round to nearest, ties to even, as ggml's nearest_int (which adds
-** 1.5 * 2^23 and reads the mantissa) for |v| <= 4194303. Outside that range
-** the result is clamped and NaN gives 0, so the value is always defined. */
+/* Round to nearest, ties to even, as ggml's nearest_int for |v| <= 4194303:
+** adding 1.5 * 2^23 leaves the rounded integer (plus 2^22) in the low
+** mantissa bits, under the default rounding mode. Outside that range the
+** result is clamped and NaN gives 0, so the value is always defined. */
 static inline int qk_ggml_nearest_int(float v) {
-    if (!(v == v)) return 0;
-    if (v > 4194303.f) return 4194303;
-    if (v < -4194303.f) return -4194303;
-    return (int)nearbyintf(v);
+    if (!(fabsf(v) <= 4194303.f)) return v > 0 ? 4194303 : v < 0 ? -4194303 : 0;
+    const float t = v + 12582912.f;
+    int32_t bits;
+    memcpy(&bits, &t, sizeof bits);
+    return (bits & 0x007fffff) - 0x00400000;
 }
 
 typedef void (*qk_ggml_quantize_fn)(const float *x, void *dst, int64_t n, const float *imp);
@@ -49,6 +52,70 @@ void qk_ggml_dequantize_q5_0(const void *src, float *y, int64_t n);
 void qk_ggml_dequantize_q5_1(const void *src, float *y, int64_t n);
 void qk_ggml_dequantize_q8_0(const void *src, float *y, int64_t n);
 void qk_ggml_dequantize_q8_1(const void *src, float *y, int64_t n);
+
+/* ggml_q2k.c, ggml_q3k.c, ggml_q4k.c (Q4_K, Q5_K), ggml_q6k.c (Q6_K, Q8_K),
+** ggml_iq4nl.c */
+void qk_ggml_quantize_q2_k(const float *x, void *dst, int64_t n, const float *imp);
+void qk_ggml_quantize_q3_k(const float *x, void *dst, int64_t n, const float *imp);
+void qk_ggml_quantize_q4_k(const float *x, void *dst, int64_t n, const float *imp);
+void qk_ggml_quantize_q5_k(const float *x, void *dst, int64_t n, const float *imp);
+void qk_ggml_quantize_q6_k(const float *x, void *dst, int64_t n, const float *imp);
+void qk_ggml_quantize_q8_k(const float *x, void *dst, int64_t n, const float *imp);
+void qk_ggml_quantize_iq4_nl(const float *x, void *dst, int64_t n, const float *imp);
+void qk_ggml_dequantize_q2_k(const void *src, float *y, int64_t n);
+void qk_ggml_dequantize_q3_k(const void *src, float *y, int64_t n);
+void qk_ggml_dequantize_q4_k(const void *src, float *y, int64_t n);
+void qk_ggml_dequantize_q5_k(const void *src, float *y, int64_t n);
+void qk_ggml_dequantize_q6_k(const void *src, float *y, int64_t n);
+void qk_ggml_dequantize_q8_k(const void *src, float *y, int64_t n);
+void qk_ggml_dequantize_iq4_nl(const void *src, float *y, int64_t n);
+
+/* ggml's own quantizer for one super-block (what llama-quantize writes:
+** quantize_row_*_ref without importance, the imatrix path with it), exposed
+** so that tests can compare with llama.cpp's files. `imp` is the block's
+** slice of the importance (or NULL). The quantizers above start from this
+** and refine it (ggml_kquant.c). */
+void qk_ggml_q2_k_block_ggml(const float *x, qk_block_q2_k *y, const float *imp);
+void qk_ggml_q3_k_block_ggml(const float *x, qk_block_q3_k *y, const float *imp);
+void qk_ggml_q4_k_block_ggml(const float *x, qk_block_q4_k *y, const float *imp);
+void qk_ggml_q5_k_block_ggml(const float *x, qk_block_q5_k *y, const float *imp);
+void qk_ggml_q6_k_block_ggml(const float *x, qk_block_q6_k *y, const float *imp);
+void qk_ggml_iq4_nl_block_ggml(const float *x, qk_block_iq4_nl *y, const float *imp);
+
+/* ---- super-block refinement (ggml_kquant.c) ----------------------------
+** A K-quant super-block in a common form: value i of sub-block j is
+**   y = (D * s[j]) * L[i] - (M * m[j])      (asymmetric: Q2_K, Q4_K, Q5_K)
+**   y = (D * s[j]) * L[i]                   (symmetric: Q3_K, Q6_K)
+** with D, M f16 and the products formed in that order, exactly as ggml's
+** dequantizers form them; IQ4_NL is one sub-block with L an index into its
+** codebook, y = D * kvalues[L].
+*/
+typedef struct qk_ggml_kparams {
+    int nsub;               /* sub-blocks per super-block */
+    int sublen;             /* elements per sub-block */
+    int lmin, lmax;         /* range of L */
+    int smin, smax;         /* range of the sub-block scales s */
+    int mmax;               /* range [0, mmax] of the sub-block mins; -1: symmetric */
+    const int8_t *codebook; /* non-NULL: y = D * codebook[L] (one sub-block) */
+} qk_ggml_kparams;
+
+typedef struct qk_ggml_kblock {
+    uint16_t d, dmin; /* f16 bits of D and M */
+    int16_t s[16], m[16];
+    int8_t L[QK_GGML_QK_K];
+} qk_ggml_kblock;
+
+/* The values the block decodes to. */
+void qk_ggml_kblock_decode(const qk_ggml_kparams *p, const qk_ggml_kblock *b, float *y);
+/* Sum of w[i] * (x[i] - y[i])^2 (w NULL: weights 1), in double. */
+double qk_ggml_kblock_error(const qk_ggml_kparams *p, const qk_ggml_kblock *b, const float *x,
+                            const float *w);
+/* Lower the error of `b` by coordinate descent: each round refits the
+** quants given the scales, each sub-block's scale (and min) together with
+** its quants, and D (and M) given the rest, keeping a change only when the
+** exact decoded error falls. Never increases the error. Returns it. */
+double qk_ggml_kblock_refine(const qk_ggml_kparams *p, qk_ggml_kblock *b, const float *x,
+                             const float *w);
 
 /* ---- scale searches (ggml_search.c) ------------------------------------
 ** Each follows the arithmetic of the ggml function of the same name

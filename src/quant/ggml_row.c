@@ -28,6 +28,14 @@ static const ggml_kind *kind_of(qk_type type) {
         [QK_TYPE_Q5_1] = {qk_ggml_quantize_q5_1, qk_ggml_dequantize_q5_1, true, {0, 2}},
         [QK_TYPE_Q8_0] = {qk_ggml_quantize_q8_0, qk_ggml_dequantize_q8_0, false, {0, -1}},
         [QK_TYPE_Q8_1] = {qk_ggml_quantize_q8_1, qk_ggml_dequantize_q8_1, false, {0, 2}},
+        [QK_TYPE_Q2_K] = {qk_ggml_quantize_q2_k, qk_ggml_dequantize_q2_k, true, {80, 82}},
+        [QK_TYPE_Q3_K] = {qk_ggml_quantize_q3_k, qk_ggml_dequantize_q3_k, true, {108, -1}},
+        [QK_TYPE_Q4_K] = {qk_ggml_quantize_q4_k, qk_ggml_dequantize_q4_k, true, {0, 2}},
+        [QK_TYPE_Q5_K] = {qk_ggml_quantize_q5_k, qk_ggml_dequantize_q5_k, true, {0, 2}},
+        [QK_TYPE_Q6_K] = {qk_ggml_quantize_q6_k, qk_ggml_dequantize_q6_k, true, {208, -1}},
+        /* Q8_K's d is an f32 (-max / 127), which cannot overflow */
+        [QK_TYPE_Q8_K] = {qk_ggml_quantize_q8_k, qk_ggml_dequantize_q8_k, false, {-1, -1}},
+        [QK_TYPE_IQ4_NL] = {qk_ggml_quantize_iq4_nl, qk_ggml_dequantize_iq4_nl, true, {0, -1}},
     };
     if ((int)type < 0 || type >= QK_TYPE_COUNT || !KINDS[type].quantize) return NULL;
     return &KINDS[type];
