@@ -65,6 +65,13 @@ static int fuzz_n_files;
 
 static inline void fuzz_cleanup(void) {
     for (int i = 0; i < fuzz_n_files; i++) unlink(fuzz_files[i]);
+    /* subfolders ("hf/config.json"), then the folder itself */
+    for (int i = 0; i < fuzz_n_files; i++) {
+        char *slash = strrchr(fuzz_files[i], '/');
+        if (!slash) continue;
+        *slash = '\0';
+        if (strcmp(fuzz_files[i], fuzz_dir_path) != 0) rmdir(fuzz_files[i]);
+    }
     if (fuzz_dir_path[0]) rmdir(fuzz_dir_path);
 }
 

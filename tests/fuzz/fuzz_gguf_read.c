@@ -6,8 +6,10 @@
 ** start of each tensor is dequantized, a `llama` vocabulary found in the
 ** file is turned into a tokenizer, and the file is copied through the
 ** writer (qk_gguf_copy) and read again: the copy must hold the same pairs
-** and tensor bytes.
+** and tensor bytes. Finally the file is opened as a model source
+** (fuzz_model_source.h).
 */
+#include "fuzz_model_source.h"
 #include "fuzz_tokenizer.h"
 
 typedef struct mapping {
@@ -273,5 +275,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     if (st == QK_OK) check_copy(r, copy_path);
     qk_gguf_reader_close(r);
+
+    fuzz_model_source(path, false, 1 << 20);
     return 0;
 }
