@@ -295,7 +295,7 @@ static void op_affine_tensor(reader *r) {
     fuzz_check_status(st);
     if (scheme_st != QK_OK) FUZZ_CHECK(st != QK_OK);
     if (st == QK_OK) {
-        FUZZ_CHECK(q.layout.numel == numel && q.layout.n_groups >= 1);
+        FUZZ_CHECK(q.layout.numel == numel && q.layout.n_groups >= (numel > 0 ? 1 : 0));
         for (int64_t e = 0; e < numel; e++) {
             int64_t g = qk_affine_layout_group(&q.layout, e);
             FUZZ_CHECK(g >= 0 && g < q.layout.n_groups);
