@@ -5,6 +5,10 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+# quantkit's parallel regions are coarse; OpenMP threads that sleep instead
+# of spinning between them cost nothing here and keep a shared or
+# oversubscribed machine (ctest -j, other jobs) from slowing down many-fold.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 scripts/bootstrap.sh
 if [ ! -d ../shared/fixtures ]; then
   echo "test: ../shared/fixtures is absent: tests that need it will be skipped" >&2

@@ -17,5 +17,8 @@
 #include "quantkit/tokenizer.h"
 #include "quantkit/model.h"
 #include "quantkit/mix.h"
+#include "quantkit/calibrate.h"
+#include "quantkit/quantize.h"
+#include "quantkit/algo.h"
 
 #endif /* QUANTKIT_QUANTKIT_H */

@@ -12,19 +12,16 @@
 #include "quantkit/ggml.h"
 #include "quantkit/kernels.h"
 
-/* Rows of a dequantized tile: 64K floats per 256 columns keeps a tile in L2
-** for narrow matrices and bounded (a few MB) for wide ones. */
-static int64_t tile_rows_for(int64_t cols) {
-    int64_t rows = (int64_t)(1 << 20) / (cols > 0 ? cols : 1);
-    if (rows < 16) rows = 16;
-    if (rows > 1024) rows = 1024;
-    return rows;
-}
+/* Output rows per work item. Fixed (not derived from the thread count) so
+** that each output element is computed by the same single-threaded sgemm
+** call whatever the number of threads: results do not depend on it. */
+#define QK_MATMUL_TILE 64
 
-/* Keep OpenBLAS's own thread pool the size of ours. */
-static void sync_blas_threads(void) {
-    int want = qk_threads_get();
-    if (openblas_get_num_threads() != want) openblas_set_num_threads(want);
+/* quantkit owns the threading: OpenBLAS runs single-threaded inside our
+** OpenMP loops (a multi-threaded OpenBLAS next to OpenMP oversubscribes the
+** cores and spins; on a busy 2-core machine that was 20x slower). */
+void qk_blas_single_thread(void) {
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
 }
 
 static qk_status check_weight(const qk_tensor_view *w, const char *what) {
@@ -57,40 +54,55 @@ qk_status qk_matmul(const qk_tensor_view *w, const float *x, int64_t n_rows, flo
     if (out > INT32_MAX || in > INT32_MAX || n_rows > INT32_MAX)
         return qk_error_set(QK_ERR_OVERFLOW, "matmul: %lld x %lld weight too large for BLAS",
                             (long long)out, (long long)in);
-    sync_blas_threads();
-    if (w->type == QK_TYPE_F32) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n_rows, (int)out, (int)in,
-                    1.0f, x, (int)in, (const float *)w->data, (int)in, 0.0f, y, (int)out);
-        return QK_OK;
-    }
     size_t row_bytes;
     st = qk_type_row_bytes(w->type, in, &row_bytes);
     if (st != QK_OK) return st;
-    const int64_t tile = tile_rows_for(in);
-    float *buf = malloc((size_t)tile * (size_t)in * sizeof(float));
-    if (!buf) return qk_error_set(QK_ERR_NOMEM, "matmul: no memory for a %lld x %lld tile",
-                                  (long long)tile, (long long)in);
+    qk_blas_single_thread();
+    const bool is_f32 = w->type == QK_TYPE_F32;
+    const int64_t n_tiles = (out + QK_MATMUL_TILE - 1) / QK_MATMUL_TILE;
     const unsigned char *base = (const unsigned char *)w->data;
-    for (int64_t r0 = 0; r0 < out; r0 += tile) {
-        const int64_t nr = out - r0 < tile ? out - r0 : tile;
-        qk_status tile_status = QK_OK;
-#pragma omp parallel for schedule(static)
-        for (int64_t r = 0; r < nr; r++) {
-            qk_status s = qk_dequantize_row(w->type, base + (size_t)(r0 + r) * row_bytes,
-                                            buf + (size_t)r * (size_t)in, in);
-            if (s != QK_OK) {
+    qk_status status = QK_OK;
+    int64_t bad_row = -1;
+#pragma omp parallel
+    {
+        float *buf = is_f32 ? NULL : malloc((size_t)QK_MATMUL_TILE * (size_t)in * sizeof(float));
+        bool ok = is_f32 || buf != NULL;
+        if (!ok) {
 #pragma omp critical(qk_matmul_status)
-                tile_status = s;
+            status = QK_ERR_NOMEM;
+        }
+#pragma omp for schedule(dynamic)
+        for (int64_t tile = 0; tile < n_tiles; tile++) {
+            if (!ok) continue;
+            const int64_t r0 = tile * QK_MATMUL_TILE;
+            const int64_t nr = out - r0 < QK_MATMUL_TILE ? out - r0 : QK_MATMUL_TILE;
+            const float *wt = (const float *)(base + (size_t)r0 * row_bytes);
+            if (!is_f32) {
+                for (int64_t r = 0; r < nr && ok; r++) {
+                    qk_status s = qk_dequantize_row(w->type, base + (size_t)(r0 + r) * row_bytes,
+                                                    buf + (size_t)r * (size_t)in, in);
+                    if (s != QK_OK) {
+                        ok = false;
+#pragma omp critical(qk_matmul_status)
+                        {
+                            status = s;
+                            bad_row = r0 + r;
+                        }
+                    }
+                }
+                wt = buf;
             }
+            if (ok)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n_rows, (int)nr, (int)in,
+                            1.0f, x, (int)in, wt, (int)in, 0.0f, y + r0, (int)out);
         }
-        if (tile_status != QK_OK) {
-            free(buf);
-            return qk_error_set(tile_status, "matmul: cannot dequantize %s rows %lld..%lld",
-                                qk_type_name(w->type), (long long)r0, (long long)(r0 + nr - 1));
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n_rows, (int)nr, (int)in, 1.0f,
-                    x, (int)in, buf, (int)in, 0.0f, y + r0, (int)out);
+        free(buf);
     }
-    free(buf);
+    if (status == QK_ERR_NOMEM)
+        return qk_error_set(QK_ERR_NOMEM, "matmul: no memory for a %d x %lld tile",
+                            QK_MATMUL_TILE, (long long)in);
+    if (status != QK_OK)
+        return qk_error_set(status, "matmul: cannot dequantize %s row %lld", qk_type_name(w->type),
+                            (long long)bad_row);
     return QK_OK;
 }

@@ -100,12 +100,22 @@ void qk_llama_model_free(qk_llama_model *m) {
     free(m);
 }
 
-/* Copy `src` into `dst` (a fresh allocation). f32_only converts to f32 (for
-** norms and biases, which the forward pass reads as plain floats). */
-static qk_status copy_tensor(qk_tensor_view *dst, const qk_tensor_view *src, bool f32_only,
-                             const char *name) {
+/* Put `src` into `dst`: a fresh copy, or, when `adopt`, `src->data`
+** itself (a malloc'ed buffer the model now owns, already in the right
+** type). f32_only converts to f32 (norms and biases are read as plain
+** floats by the forward pass). */
+static qk_status place_tensor(qk_tensor_view *dst, const qk_tensor_view *src, bool f32_only,
+                              bool adopt, const char *name) {
     qk_tensor_view v = *src;
     if (f32_only) v.type = QK_TYPE_F32;
+    if (adopt) {
+        if (v.type != src->type)
+            return qk_error_set(QK_ERR_INVALID_ARG, "tensor '%s': adopted data must be %s", name,
+                                qk_type_name(v.type));
+        free(dst->data);
+        *dst = v;
+        return QK_OK;
+    }
     size_t bytes;
     qk_status st = qk_tensor_view_nbytes(&v, &bytes);
     if (st != QK_OK) return qk_error_prefix("tensor '%s'", name);
@@ -126,6 +136,11 @@ static qk_status copy_tensor(qk_tensor_view *dst, const qk_tensor_view *src, boo
     return QK_OK;
 }
 
+static qk_status copy_tensor(qk_tensor_view *dst, const qk_tensor_view *src, bool f32_only,
+                             const char *name) {
+    return place_tensor(dst, src, f32_only, false, name);
+}
+
 static qk_status expect_shape(const char *name, const qk_tensor_view *t, int64_t d0, int64_t d1) {
     bool ok = d1 < 0 ? (t->ndim == 1 && t->shape[0] == d0)
                      : (t->ndim == 2 && t->shape[0] == d0 && t->shape[1] == d1);
@@ -139,8 +154,8 @@ static qk_status expect_shape(const char *name, const qk_tensor_view *t, int64_t
                         (long long)(t->ndim > 1 ? t->shape[1] : 0));
 }
 
-qk_status qk_llama_model_set_tensor(qk_llama_model *m, const char *name,
-                                    const qk_tensor_view *t) {
+static qk_status set_tensor(qk_llama_model *m, const char *name, const qk_tensor_view *t,
+                            bool adopt) {
     if (!m || !name || !t || !t->data)
         return qk_error_set(QK_ERR_INVALID_ARG, "set tensor: NULL argument");
     const qk_llama_hparams *hp = &m->hp;
@@ -149,15 +164,15 @@ qk_status qk_llama_model_set_tensor(qk_llama_model *m, const char *name,
     qk_status st;
     if (strcmp(name, "token_embd.weight") == 0) {
         if ((st = expect_shape(name, t, V, E)) != QK_OK) return st;
-        return copy_tensor(&m->token_embd, t, false, name);
+        return place_tensor(&m->token_embd, t, false, adopt, name);
     }
     if (strcmp(name, "output_norm.weight") == 0) {
         if ((st = expect_shape(name, t, E, -1)) != QK_OK) return st;
-        return copy_tensor(&m->output_norm, t, true, name);
+        return place_tensor(&m->output_norm, t, true, adopt, name);
     }
     if (strcmp(name, "output.weight") == 0) {
         if ((st = expect_shape(name, t, V, E)) != QK_OK) return st;
-        return copy_tensor(&m->output, t, false, name);
+        return place_tensor(&m->output, t, false, adopt, name);
     }
     int layer = -1, consumed = 0;
     if (sscanf(name, "blk.%d.%n", &layer, &consumed) != 1 || consumed == 0 || layer < 0 ||
@@ -188,9 +203,17 @@ qk_status qk_llama_model_set_tensor(qk_llama_model *m, const char *name,
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         if (strcmp(s, table[i].suffix) != 0) continue;
         if ((st = expect_shape(name, t, table[i].d0, table[i].d1)) != QK_OK) return st;
-        return copy_tensor(table[i].dst, t, table[i].f32_only, name);
+        return place_tensor(table[i].dst, t, table[i].f32_only, adopt, name);
     }
     return qk_error_set(QK_ERR_NOT_FOUND, "tensor '%s' is not part of a llama model", name);
+}
+
+qk_status qk_llama_model_set_tensor(qk_llama_model *m, const char *name, const qk_tensor_view *t) {
+    return set_tensor(m, name, t, false);
+}
+
+qk_status qk_llama_model_adopt_tensor(qk_llama_model *m, const char *name, const qk_tensor_view *t) {
+    return set_tensor(m, name, t, true);
 }
 
 qk_status qk_llama_model_finish(qk_llama_model *m) {

@@ -30,12 +30,17 @@ struct qk_llama_context {
     float *proj;   /* [n_ctx, max(n_embd, ...)] output of wo / w_down */
     float *gate;   /* [n_ctx, n_ff] */
     float *up;     /* [n_ctx, n_ff] */
-    float *scores; /* [n_ctx, n_ctx] one head's attention scores */
     float *rope_cos; /* [n_ctx, head_dim / 2] */
     float *rope_sin;
     qk_linear_hook hook;
     void *hook_user;
 };
+
+/* As qk_llama_model_set_tensor, but the model takes ownership of t->data
+** (a malloc'ed buffer; norms and biases must already be f32). On error the
+** caller still owns it. */
+qk_status qk_llama_model_adopt_tensor(qk_llama_model *model, const char *name,
+                                      const qk_tensor_view *t);
 
 /* The linear weight `which` of a layer (NULL for QK_LINEAR_OUTPUT). */
 qk_tensor_view *qk_llama_layer_linear(qk_llama_layer_weights *lw, qk_llama_linear which);
