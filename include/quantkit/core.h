@@ -206,6 +206,19 @@ typedef enum qk_isa { QK_ISA_REF = 0, QK_ISA_AVX2 = 1, QK_ISA_AVX512 = 2 } qk_is
 qk_isa qk_isa_get(void);
 const char *qk_isa_name(qk_isa isa);
 
+/* SHA-256 (FIPS 180-4): digests of calibration files and model data. */
+typedef struct qk_sha256 {
+    uint32_t h[8];           /* chaining value */
+    uint64_t length;         /* message bytes so far */
+    unsigned char block[64]; /* pending input */
+    size_t fill;             /* bytes in block */
+} qk_sha256;
+void qk_sha256_init(qk_sha256 *s);
+void qk_sha256_update(qk_sha256 *s, const void *data, size_t n);
+void qk_sha256_final(qk_sha256 *s, unsigned char digest[32]);
+/* Lower-case hex digest of `n` bytes into hex[65] (NUL-terminated). */
+void qk_sha256_hex(const void *data, size_t n, char hex[65]);
+
 /* Peak resident set size of this process in bytes (0 when unknown). */
 size_t qk_peak_rss_bytes(void);
 /* Monotonic clock in seconds. */

@@ -33,9 +33,13 @@
 **   q4_0, q4_1, q5_0, q5_1: without importance the output is byte for byte
 **     llama.cpp's quantize_row_*_ref; with importance, a weighted
 **     least-squares scale search (llama.cpp's imatrix path).
-**   q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl: weighted least-squares search of
-**     scales and mins; the weights are importance * sqrt(sigma^2 + x^2)
-**     with importance, otherwise a magnitude-based default.
+**   q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl: each block starts from the block
+**     llama.cpp would write (its reference quantizer without importance,
+**     its imatrix path with it, both reproduced exactly) and from a second
+**     least-squares start; both are refined by coordinate descent on the
+**     exact decoded error, and the block keeps whichever decodes with the
+**     lower squared error, weighted by the importance when given. So no
+**     block is ever worse than llama.cpp's by that measure.
 ** A block whose importance weights are all zero is quantized as if no
 ** importance were given (its error does not matter, so keep it sensible).
 */

@@ -30,6 +30,8 @@ typedef struct qk_llama_hparams {
     float rope_theta;
     bool attn_bias;     /* q/k/v biases (Qwen2) */
     bool tied_output;   /* output projection is token_embd */
+    bool rope_neox;     /* rotary pairs (i, i + head_dim/2) as llama.cpp's NEOX mode
+                           (Qwen2); otherwise adjacent pairs (2i, 2i+1) */
 } qk_llama_hparams;
 
 /* Checks the hyper-parameters for consistency (positive sizes, head
@@ -82,6 +84,34 @@ qk_status qk_llama_model_set_tensor(qk_llama_model *model, const char *name,
 /* Check that every required tensor was given. */
 qk_status qk_llama_model_finish(qk_llama_model *model);
 
+/* ------------------------------------------------------------------------
+** Loading: any container qk_model_source_open accepts (a Hugging Face
+** folder, a GGUF file, a llama2.c checkpoint). Weights keep their stored
+** type (bf16, f16, q4_k ...); norms and biases become f32. Tensors of the
+** file that are not part of the model (e.g. rope_freqs) are ignored.
+*/
+struct qk_model_source;
+struct qk_model_hparams;
+void qk_llama_hparams_from_source(const struct qk_model_hparams *src, qk_llama_hparams *out);
+qk_status qk_llama_model_from_source(const struct qk_model_source *source, qk_llama_model **out);
+qk_status qk_llama_model_load(const char *path, qk_llama_model **out);
+
+/* Tensor `index` of a model source as f32 (`n` elements), dequantizing
+** block formats. `scratch` (scratch_bytes) holds the stored bytes of a
+** block-format tensor; pass NULL/0 to let the function allocate. */
+qk_status qk_model_source_read_f32(const struct qk_model_source *source, size_t index, float *dst,
+                                   int64_t n, void *scratch, size_t scratch_bytes);
+
+/* The tokenizer of a model: `tokenizer_path` when given (tokenizer.model,
+** tokenizer.json, llama2.c tokenizer.bin or a folder); else the GGUF
+** file's own vocabulary, the Hugging Face folder's tokenizer files, or a
+** tokenizer.bin next to a llama2.c checkpoint. */
+struct qk_tokenizer_options;
+struct qk_tokenizer;
+qk_status qk_tokenizer_load_for_model(const char *model_path, const char *tokenizer_path,
+                                      const struct qk_tokenizer_options *opts,
+                                      struct qk_tokenizer **out);
+
 const qk_llama_hparams *qk_llama_model_hparams(const qk_llama_model *model);
 /* Borrowed views of the weights (valid while the model lives). */
 const qk_llama_layer_weights *qk_llama_model_layer(const qk_llama_model *model, int32_t layer);
@@ -95,6 +125,25 @@ qk_status qk_llama_model_replace_linear(qk_llama_model *model, int32_t layer,
                                         qk_llama_linear which, const qk_tensor_view *tensor);
 /* Bytes of all weights as stored. */
 uint64_t qk_llama_model_weight_bytes(const qk_llama_model *model);
+
+/* A linear layer may compute y = x W^T its own way (LLM.int8's mixed
+** int8/f16 product, W8A8 with dynamic activation quantization ...): the
+** forward pass then calls `matmul` instead of qk_matmul on the stored
+** weight (which stays the reference for shapes and hooks). matmul gets x
+** [n_rows, in] and writes y [n_rows, out] (row-major f32, not overlapping);
+** it must be reentrant (contexts of one model may decode concurrently). */
+typedef struct qk_linear_kernel {
+    qk_status (*matmul)(void *state, const float *x, int64_t n_rows, float *y);
+    void (*free_state)(void *state); /* may be NULL */
+    void *state;
+} qk_linear_kernel;
+/* Install `kernel` for a linear (layer -1 with QK_LINEAR_OUTPUT); NULL
+** removes it. The model owns kernel->state from this call on, even when it
+** fails: free_state runs when the kernel is replaced or removed, when
+** qk_llama_model_replace_linear replaces that weight, and when the model is
+** freed. */
+qk_status qk_llama_model_set_linear_kernel(qk_llama_model *model, int32_t layer,
+                                           qk_llama_linear which, const qk_linear_kernel *kernel);
 
 /* ------------------------------------------------------------------------
 ** Inference context: KV cache and scratch for up to n_ctx positions.
@@ -123,6 +172,30 @@ int32_t qk_llama_context_n_past(const qk_llama_context *ctx);
 ** ids out of range are an error naming the index. */
 qk_status qk_llama_decode(qk_llama_context *ctx, const int32_t *tokens, int32_t n_tokens,
                           float *logits, bool all_logits);
+
+/* ------------------------------------------------------------------------
+** Layer by layer (calibrated quantization processes a model one decoder
+** layer at a time, so memory stays bounded by one layer and its inputs).
+*/
+/* Run decoder layer `layer` with weights `lw` on hidden states x
+** [n_seq * seq_len, n_embd], in place: n_seq independent sequences of
+** seq_len tokens at positions 0 .. seq_len-1. `hook` (may be NULL) sees
+** each linear input, per sequence, with `layer` as its layer index. */
+qk_status qk_llama_layer_forward(const qk_llama_hparams *hp, int32_t layer,
+                                 const qk_llama_layer_weights *lw, float *x, int32_t n_seq,
+                                 int32_t seq_len, qk_linear_hook hook, void *user);
+/* One block of decoder layer `layer` on its normalised input xn
+** [n_seq * seq_len, n_embd] (the output of the block's RMSNorm), n_seq
+** independent sequences at positions 0 .. seq_len-1; out [n_seq * seq_len,
+** n_embd] receives the block's output before the residual add.
+** QK_LLAMA_BLOCK_ATTN: q/k/v (+ biases), rotary, causal attention, o.
+** QK_LLAMA_BLOCK_MLP: down(silu(gate) * up). (AWQ measures these.) */
+typedef enum qk_llama_block { QK_LLAMA_BLOCK_ATTN = 0, QK_LLAMA_BLOCK_MLP = 1 } qk_llama_block;
+qk_status qk_llama_block_forward(const qk_llama_hparams *hp, int32_t layer,
+                                 const qk_llama_layer_weights *lw, qk_llama_block block,
+                                 const float *xn, float *out, int32_t n_seq, int32_t seq_len);
+/* Token embeddings of `n` tokens into x [n, n_embd]. */
+qk_status qk_llama_embed(const qk_llama_model *model, const int32_t *tokens, int64_t n, float *x);
 
 /* ------------------------------------------------------------------------
 ** Perplexity, computed as llama.cpp's llama-perplexity does: the token

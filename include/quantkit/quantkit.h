@@ -17,5 +17,9 @@
 #include "quantkit/tokenizer.h"
 #include "quantkit/model.h"
 #include "quantkit/mix.h"
+#include "quantkit/calibrate.h"
+#include "quantkit/quantize.h"
+#include "quantkit/algo.h"
+#include "quantkit/gptq.h"
 
 #endif /* QUANTKIT_QUANTKIT_H */

@@ -165,6 +165,27 @@ qk_status qk_tokenizer_load_json(const char *path, const qk_tokenizer_options *o
 qk_status qk_tokenizer_load_json_memory(const char *json, size_t json_len, const char *config,
                                         size_t config_len, const char *name,
                                         const qk_tokenizer_options *opts, qk_tokenizer **out);
+/* From GGUF metadata (tokenizer.ggml.*), as llama.cpp reads it: model
+** "llama" (SentencePiece-style BPE from tokens/scores/token_type) or "gpt2"
+** (byte-level BPE from tokens/merges, pre-tokenizer from tokenizer.ggml.pre).
+** The reader may be closed afterwards: the tokenizer keeps copies. */
+struct qk_gguf_reader;
+qk_status qk_tokenizer_load_gguf(const struct qk_gguf_reader *reader,
+                                 const qk_tokenizer_options *opts, qk_tokenizer **out);
+/* Token `id` as a SentencePiece piece, the form GGUF `llama` vocabularies
+** store: spaces as U+2581 and special tokens without the whitespace
+** llama.cpp's llama2.c converter strips ("\n<s>\n" -> "<s>"). Vocabularies
+** that already escape spaces are returned as they are. Writes up to
+** `capacity` bytes and returns the full length. */
+size_t qk_tokenizer_spm_piece(const qk_tokenizer *tok, int32_t id, char *buf, size_t capacity);
+
+/* Byte-level BPE only: the pre-tokenizer it was built with, and its merges
+** in rank order as "left right" strings (malloc'ed; free with
+** qk_tokenizer_bpe_merges_free). For writing the vocabulary to GGUF. */
+qk_pretokenizer qk_tokenizer_bpe_pretokenizer(const qk_tokenizer *tok);
+qk_status qk_tokenizer_bpe_merges(const qk_tokenizer *tok, char ***out, int32_t *n);
+void qk_tokenizer_bpe_merges_free(char **merges, int32_t n);
+
 /* Any of the above by looking: a folder (tokenizer.model preferred, then
 ** tokenizer.json; tokenizer_config.json's add_bos_token / add_eos_token apply to
 ** a tokenizer.model too), or a file (protobuf, llama2.c or JSON by content). */

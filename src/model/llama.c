@@ -94,18 +94,34 @@ void qk_llama_model_free(qk_llama_model *m) {
         for (size_t i = 0; i < sizeof views / sizeof views[0]; i++) free_view(views[i]);
     }
     free(m->layers);
+    if (m->kernels) {
+        const size_t n = (size_t)m->hp.n_layer * QK_LINEAR_OUTPUT + 1;
+        for (size_t i = 0; i < n; i++)
+            if (m->kernels[i].free_state) m->kernels[i].free_state(m->kernels[i].state);
+        free(m->kernels);
+    }
     free_view(&m->token_embd);
     free_view(&m->output_norm);
     free_view(&m->output);
     free(m);
 }
 
-/* Copy `src` into `dst` (a fresh allocation). f32_only converts to f32 (for
-** norms and biases, which the forward pass reads as plain floats). */
-static qk_status copy_tensor(qk_tensor_view *dst, const qk_tensor_view *src, bool f32_only,
-                             const char *name) {
+/* Put `src` into `dst`: a fresh copy, or, when `adopt`, `src->data`
+** itself (a malloc'ed buffer the model now owns, already in the right
+** type). f32_only converts to f32 (norms and biases are read as plain
+** floats by the forward pass). */
+static qk_status place_tensor(qk_tensor_view *dst, const qk_tensor_view *src, bool f32_only,
+                              bool adopt, const char *name) {
     qk_tensor_view v = *src;
     if (f32_only) v.type = QK_TYPE_F32;
+    if (adopt) {
+        if (v.type != src->type)
+            return qk_error_set(QK_ERR_INVALID_ARG, "tensor '%s': adopted data must be %s", name,
+                                qk_type_name(v.type));
+        free(dst->data);
+        *dst = v;
+        return QK_OK;
+    }
     size_t bytes;
     qk_status st = qk_tensor_view_nbytes(&v, &bytes);
     if (st != QK_OK) return qk_error_prefix("tensor '%s'", name);
@@ -126,6 +142,11 @@ static qk_status copy_tensor(qk_tensor_view *dst, const qk_tensor_view *src, boo
     return QK_OK;
 }
 
+static qk_status copy_tensor(qk_tensor_view *dst, const qk_tensor_view *src, bool f32_only,
+                             const char *name) {
+    return place_tensor(dst, src, f32_only, false, name);
+}
+
 static qk_status expect_shape(const char *name, const qk_tensor_view *t, int64_t d0, int64_t d1) {
     bool ok = d1 < 0 ? (t->ndim == 1 && t->shape[0] == d0)
                      : (t->ndim == 2 && t->shape[0] == d0 && t->shape[1] == d1);
@@ -139,8 +160,8 @@ static qk_status expect_shape(const char *name, const qk_tensor_view *t, int64_t
                         (long long)(t->ndim > 1 ? t->shape[1] : 0));
 }
 
-qk_status qk_llama_model_set_tensor(qk_llama_model *m, const char *name,
-                                    const qk_tensor_view *t) {
+static qk_status set_tensor(qk_llama_model *m, const char *name, const qk_tensor_view *t,
+                            bool adopt) {
     if (!m || !name || !t || !t->data)
         return qk_error_set(QK_ERR_INVALID_ARG, "set tensor: NULL argument");
     const qk_llama_hparams *hp = &m->hp;
@@ -149,15 +170,15 @@ qk_status qk_llama_model_set_tensor(qk_llama_model *m, const char *name,
     qk_status st;
     if (strcmp(name, "token_embd.weight") == 0) {
         if ((st = expect_shape(name, t, V, E)) != QK_OK) return st;
-        return copy_tensor(&m->token_embd, t, false, name);
+        return place_tensor(&m->token_embd, t, false, adopt, name);
     }
     if (strcmp(name, "output_norm.weight") == 0) {
         if ((st = expect_shape(name, t, E, -1)) != QK_OK) return st;
-        return copy_tensor(&m->output_norm, t, true, name);
+        return place_tensor(&m->output_norm, t, true, adopt, name);
     }
     if (strcmp(name, "output.weight") == 0) {
         if ((st = expect_shape(name, t, V, E)) != QK_OK) return st;
-        return copy_tensor(&m->output, t, false, name);
+        return place_tensor(&m->output, t, false, adopt, name);
     }
     int layer = -1, consumed = 0;
     if (sscanf(name, "blk.%d.%n", &layer, &consumed) != 1 || consumed == 0 || layer < 0 ||
@@ -188,9 +209,17 @@ qk_status qk_llama_model_set_tensor(qk_llama_model *m, const char *name,
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         if (strcmp(s, table[i].suffix) != 0) continue;
         if ((st = expect_shape(name, t, table[i].d0, table[i].d1)) != QK_OK) return st;
-        return copy_tensor(table[i].dst, t, table[i].f32_only, name);
+        return place_tensor(table[i].dst, t, table[i].f32_only, adopt, name);
     }
     return qk_error_set(QK_ERR_NOT_FOUND, "tensor '%s' is not part of a llama model", name);
+}
+
+qk_status qk_llama_model_set_tensor(qk_llama_model *m, const char *name, const qk_tensor_view *t) {
+    return set_tensor(m, name, t, false);
+}
+
+qk_status qk_llama_model_adopt_tensor(qk_llama_model *m, const char *name, const qk_tensor_view *t) {
+    return set_tensor(m, name, t, true);
 }
 
 qk_status qk_llama_model_finish(qk_llama_model *m) {
@@ -231,6 +260,61 @@ const qk_tensor_view *qk_llama_model_output(const qk_llama_model *m) {
     return m->output.data ? &m->output : &m->token_embd;
 }
 
+/* ---- per-linear kernels --------------------------------------------------- */
+
+/* Slot of a linear in m->kernels, or -1 when out of range. */
+static long kernel_slot(const qk_llama_model *m, int32_t layer, qk_llama_linear which) {
+    if (which == QK_LINEAR_OUTPUT) return (long)m->hp.n_layer * QK_LINEAR_OUTPUT;
+    if (layer < 0 || layer >= m->hp.n_layer || (int)which < 0 || which >= QK_LINEAR_OUTPUT)
+        return -1;
+    return (long)layer * QK_LINEAR_OUTPUT + (long)which;
+}
+
+static void clear_kernel(qk_llama_model *m, long slot) {
+    if (!m->kernels) return;
+    qk_linear_kernel *k = &m->kernels[slot];
+    if (k->free_state) k->free_state(k->state);
+    memset(k, 0, sizeof *k);
+}
+
+qk_status qk_llama_model_set_linear_kernel(qk_llama_model *m, int32_t layer, qk_llama_linear which,
+                                           const qk_linear_kernel *kernel) {
+    if (!m) {
+        if (kernel && kernel->free_state) kernel->free_state(kernel->state);
+        return qk_error_set(QK_ERR_INVALID_ARG, "set linear kernel: NULL model");
+    }
+    const long slot = kernel_slot(m, layer, which);
+    if (slot < 0 || (kernel && !kernel->matmul)) {
+        if (kernel && kernel->free_state) kernel->free_state(kernel->state);
+        return qk_error_set(QK_ERR_INVALID_ARG,
+                            slot < 0 ? "set linear kernel: layer %d / linear %d out of range"
+                                     : "set linear kernel: layer %d linear %d: no matmul function",
+                            (int)layer, (int)which);
+    }
+    if (!kernel) {
+        clear_kernel(m, slot);
+        return QK_OK;
+    }
+    if (!m->kernels) {
+        m->kernels = calloc((size_t)m->hp.n_layer * QK_LINEAR_OUTPUT + 1, sizeof *m->kernels);
+        if (!m->kernels) {
+            if (kernel->free_state) kernel->free_state(kernel->state);
+            return qk_error_set(QK_ERR_NOMEM, "set linear kernel: no memory");
+        }
+    }
+    clear_kernel(m, slot);
+    m->kernels[slot] = *kernel;
+    return QK_OK;
+}
+
+const qk_linear_kernel *qk_llama_model_kernel(const qk_llama_model *m, int32_t layer,
+                                              qk_llama_linear which) {
+    if (!m->kernels) return NULL;
+    const long slot = kernel_slot(m, layer, which);
+    if (slot < 0 || !m->kernels[slot].matmul) return NULL;
+    return &m->kernels[slot];
+}
+
 qk_status qk_llama_model_replace_linear(qk_llama_model *m, int32_t layer, qk_llama_linear which,
                                         const qk_tensor_view *t) {
     char name[64];
@@ -238,7 +322,9 @@ qk_status qk_llama_model_replace_linear(qk_llama_model *m, int32_t layer, qk_lla
     if (which == QK_LINEAR_OUTPUT) {
         qk_status st = expect_shape(name, t, m->hp.n_vocab, m->hp.n_embd);
         if (st != QK_OK) return st;
-        return copy_tensor(&m->output, t, false, name);
+        if ((st = copy_tensor(&m->output, t, false, name)) == QK_OK)
+            clear_kernel(m, kernel_slot(m, layer, which));
+        return st;
     }
     if (layer < 0 || layer >= m->hp.n_layer || (int)which < 0 || which >= QK_LINEAR_COUNT)
         return qk_error_set(QK_ERR_INVALID_ARG, "replace linear: layer %d / linear %d out of range",
@@ -246,7 +332,9 @@ qk_status qk_llama_model_replace_linear(qk_llama_model *m, int32_t layer, qk_lla
     qk_tensor_view *dst = qk_llama_layer_linear(&m->layers[layer], which);
     qk_status st = expect_shape(name, t, dst->shape[0], dst->shape[1]);
     if (st != QK_OK) return st;
-    return copy_tensor(dst, t, false, name);
+    if ((st = copy_tensor(dst, t, false, name)) == QK_OK)
+        clear_kernel(m, kernel_slot(m, layer, which));
+    return st;
 }
 
 static uint64_t view_bytes(const qk_tensor_view *v) {

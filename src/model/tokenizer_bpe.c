@@ -168,6 +168,8 @@ qk_status qk_tok_create_bpe_steps(const qk_bpe_vocab *v, const qk_tok_step *step
     tok->add_eos = v->add_eos;
     tok->parse_special = v->parse_special;
     tok->ignore_merges = v->ignore_merges;
+    tok->pretok = v->pretokenizer;
+    tok->n_merges = v->n_merges;
     for (int32_t i = 0; i < n && v->types; i++) {
         int t = v->types[i];
         if (t < 0 || t > QK_TOKEN_BYTE) {
@@ -296,6 +298,9 @@ static qk_status arena_put(bwork *w, const char *s, size_t n) {
         while (cap < w->alen + n) cap *= 2;
         char *a = realloc(w->arena, cap);
         if (!a) return qk_error_set(QK_ERR_NOMEM, "tokenizer: out of memory (%zu bytes)", cap);
+        /* PCRE2's JIT reads the subject in aligned SIMD chunks, past its end
+        ** (masked off); zeroed bytes keep memcheck from flagging those reads */
+        memset(a + w->acap, 0, cap - w->acap);
         w->arena = a;
         w->acap = cap;
     }
@@ -451,4 +456,50 @@ done:
     free(w.mapped);
     for (int32_t k = 0; k < QK_TOK_MAX_REGEX; k++) pcre2_match_data_free(w.md[k]);
     return st;
+}
+
+/* ------------------------------------------------------------------------
+** Export (for writing the vocabulary into a GGUF file)
+*/
+qk_pretokenizer qk_tokenizer_bpe_pretokenizer(const qk_tokenizer *tok) { return tok->pretok; }
+
+void qk_tokenizer_bpe_merges_free(char **merges, int32_t n) {
+    if (!merges) return;
+    for (int32_t i = 0; i < n; i++) free(merges[i]);
+    free(merges);
+}
+
+qk_status qk_tokenizer_bpe_merges(const qk_tokenizer *tok, char ***out, int32_t *out_n) {
+    if (!tok || !out || !out_n) return qk_error_set(QK_ERR_INVALID_ARG, "merges: NULL argument");
+    *out = NULL;
+    *out_n = 0;
+    if (tok->kind != QK_TOKENIZER_BPE)
+        return qk_error_set(QK_ERR_UNSUPPORTED, "merges: not a byte-level BPE tokenizer");
+    /* a repeated pair keeps only its first rank, so some ranks may be empty */
+    char **m = calloc((size_t)(tok->n_merges ? tok->n_merges : 1), sizeof *m);
+    if (!m) return qk_error_set(QK_ERR_NOMEM, "merges: no memory");
+    for (uint64_t i = 0; tok->merges && i <= tok->merges_mask; i++) {
+        const qk_tok_merge_entry *e = &tok->merges[i];
+        if (e->key == 0 || e->rank < 0 || e->rank >= tok->n_merges) continue;
+        const uint64_t key = e->key - 1;
+        const int32_t a = (int32_t)(key >> 32), b = (int32_t)(uint32_t)key;
+        const char *ta = tok->blob + tok->text_off[a], *tb = tok->blob + tok->text_off[b];
+        const size_t la = tok->text_len[a], lb = tok->text_len[b];
+        char *s = malloc(la + lb + 2);
+        if (!s) {
+            qk_tokenizer_bpe_merges_free(m, tok->n_merges);
+            return qk_error_set(QK_ERR_NOMEM, "merges: no memory");
+        }
+        memcpy(s, ta, la);
+        s[la] = ' ';
+        memcpy(s + la + 1, tb, lb);
+        s[la + lb + 1] = '\0';
+        m[e->rank] = s;
+    }
+    int32_t n = 0; /* drop the empty ranks, keeping order */
+    for (int32_t k = 0; k < tok->n_merges; k++)
+        if (m[k]) m[n++] = m[k];
+    *out = m;
+    *out_n = n;
+    return QK_OK;
 }

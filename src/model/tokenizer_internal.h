@@ -68,6 +68,8 @@ struct qk_tokenizer {
     bool prefix_space[QK_TOK_MAX_REGEX];
     int32_t n_steps;
     bool ignore_merges;
+    qk_pretokenizer pretok;  /* the pre-tokenizer it was built with */
+    int32_t n_merges;        /* merges given (ranks 0 .. n_merges-1) */
     int32_t byte_token[256]; /* id of the one-character token of each byte */
     uint16_t byte_cp[256];   /* GPT-2 bytes_to_unicode */
     int16_t cp_byte[324];    /* inverse, -1 when none */

@@ -12,7 +12,8 @@
 #ifndef QK_QUANT_GGML_INTERNAL_H
 #define QK_QUANT_GGML_INTERNAL_H
 
-#include <math.h> /* nearbyintf, fabsf */
+#include <math.h>   /* fabsf, sqrtf */
+#include <string.h> /* memcpy */
 
 #include "quantkit/ggml.h"
 
@@ -23,14 +24,16 @@
 ** GROUP_MAX_EPS). */
 #define QK_GGML_GROUP_MAX_EPS 1e-15f
 
-/* Round to nearest, ties to even, as ggml's nearest_int (which adds
-** 1.5 * 2^23 and reads the mantissa) for |v| <= 4194303. Outside that range
-** the result is clamped and NaN gives 0, so the value is always defined. */
+/* Round to nearest, ties to even, as ggml's nearest_int for |v| <= 4194303:
+** adding 1.5 * 2^23 leaves the rounded integer (plus 2^22) in the low
+** mantissa bits, under the default rounding mode. Outside that range the
+** result is clamped and NaN gives 0, so the value is always defined. */
 static inline int qk_ggml_nearest_int(float v) {
-    if (!(v == v)) return 0;
-    if (v > 4194303.f) return 4194303;
-    if (v < -4194303.f) return -4194303;
-    return (int)nearbyintf(v);
+    if (!(fabsf(v) <= 4194303.f)) return v > 0 ? 4194303 : v < 0 ? -4194303 : 0;
+    const float t = v + 12582912.f;
+    int32_t bits;
+    memcpy(&bits, &t, sizeof bits);
+    return (bits & 0x007fffff) - 0x00400000;
 }
 
 typedef void (*qk_ggml_quantize_fn)(const float *x, void *dst, int64_t n, const float *imp);
@@ -108,8 +111,8 @@ void qk_ggml_kblock_decode(const qk_ggml_kparams *p, const qk_ggml_kblock *b, fl
 double qk_ggml_kblock_error(const qk_ggml_kparams *p, const qk_ggml_kblock *b, const float *x,
                             const float *w);
 /* Lower the error of `b` by coordinate descent: each round refits the
-** quants given the scales, each sub-block's scale (and min) given its
-** quants, and D (and M) given the rest, keeping a change only when the
+** quants given the scales, each sub-block's scale (and min) together with
+** its quants, and D (and M) given the rest, keeping a change only when the
 ** exact decoded error falls. Never increases the error. Returns it. */
 double qk_ggml_kblock_refine(const qk_ggml_kparams *p, qk_ggml_kblock *b, const float *x,
                              const float *w);

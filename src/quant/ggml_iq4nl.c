@@ -8,7 +8,8 @@
 ** block's mean square; the first scale maps the value of largest magnitude
 ** to -127, then 15 inverse scales (k - 127) / max, k in [-7, 7], each fitted
 ** by weighted least squares, the best kept; indices re-picked with the final
-** scale), then refined (ggml_kquant.c: indices given the f16 scale, the
+** scale), and a second start (unit weights, or no importance when it is
+** given), both refined (ggml_kquant.c: indices given the f16 scale, the
 ** scale given the indices); the block keeps the lower (weighted) squared
 ** error.
 */
@@ -18,8 +19,9 @@
 
 static const qk_ggml_kparams IQ4NL_PARAMS = {1, 32, 0, 15, 0, 0, -1, qk_iq4nl_values};
 
-/* ggml's block: the f32 scale and the indices. */
-static float block_search(const float *x, uint8_t *L, const float *qw) {
+/* ggml's block: the f32 scale and the indices. `unit` (with qw NULL)
+** replaces ggml's default weights x^2 by 1, for quantkit's second start. */
+static float block_search(const float *x, uint8_t *L, const float *qw, bool unit) {
     const int8_t *values = qk_iq4nl_values;
     const int ntry = 7;
     float weight[32];
@@ -74,7 +76,7 @@ static void pack(uint16_t d, const uint8_t *L, qk_block_iq4_nl *y) {
 
 void qk_ggml_iq4_nl_block_ggml(const float *x, qk_block_iq4_nl *y, const float *imp) {
     uint8_t L[32];
-    const float d = block_search(x, L, imp);
+    const float d = block_search(x, L, imp, false);
     pack(qk_f32_to_f16(d), L, y);
 }
 
@@ -88,19 +90,22 @@ void qk_ggml_quantize_iq4_nl(const float *x, void *dst, int64_t n, const float *
             for (int j = 0; j < 32; j++) any |= wb[j] != 0.0f;
             if (!any) wb = NULL;
         }
-        uint8_t L[32];
-        const float d = block_search(xb, L, wb);
-        qk_ggml_kblock k;
-        memset(&k, 0, sizeof k);
-        k.d = qk_f32_to_f16(d);
-        for (int j = 0; j < 32; j++) k.L[j] = (int8_t)L[j];
-        const double e0 = qk_ggml_kblock_error(&IQ4NL_PARAMS, &k, xb, wb);
-        const double e = k.d != 0 ? qk_ggml_kblock_refine(&IQ4NL_PARAMS, &k, xb, wb) : e0;
-        if (e < e0) {
-            for (int j = 0; j < 32; j++) L[j] = (uint8_t)k.L[j];
-            pack(k.d, L, &y[i]);
-        } else {
-            pack(qk_f32_to_f16(d), L, &y[i]);
+        /* start 0: ggml's block; start 1: unit weights, or no importance */
+        double best = 0;
+        for (int st = 0; st < 2; st++) {
+            uint8_t L[32];
+            const float d = block_search(xb, L, st == 0 ? wb : NULL, st == 1 && !wb);
+            qk_ggml_kblock k;
+            memset(&k, 0, sizeof k);
+            k.d = qk_f32_to_f16(d);
+            for (int j = 0; j < 32; j++) k.L[j] = (int8_t)L[j];
+            double e = qk_ggml_kblock_error(&IQ4NL_PARAMS, &k, xb, wb);
+            if (k.d != 0) e = qk_ggml_kblock_refine(&IQ4NL_PARAMS, &k, xb, wb);
+            if (st == 0 || e < best) {
+                best = e;
+                for (int j = 0; j < 32; j++) L[j] = (uint8_t)k.L[j];
+                pack(k.d, L, &y[i]);
+            }
         }
     }
 }

@@ -9,10 +9,12 @@
 **   1. re-picks every quant as the level nearest its value given the final
 **      sub-block scale and min (checking the neighbours of the rounded
 **      quotient with the exact float decoding),
-**   2. refits each sub-block's integer scale and min to its quants by
-**      weighted least squares, trying the integer neighbours of the
-**      continuous optimum and the current values,
-**   3. refits the f16 super-scales D (and M) the same way,
+**   2. refits each sub-block's integer scale and min: weighted least squares
+**      on its quants gives a continuous optimum; every integer pair within
+**      one of it (and the current pair) is tried with the quants re-picked
+**      for that pair,
+**   3. refits the f16 super-scales D (and M) the same way (least squares,
+**      then the nearest f16 codes and their neighbours),
 ** and keeps a change only if the decoded error, computed with the products
 ** in ggml's order, goes down. So the result is never worse than the start.
 */
@@ -33,12 +35,26 @@ static double sq(double v) {
     return v * v;
 }
 
-/* Error of sub-block j with scale s, min m and D, M. */
+/* Error of sub-block j with scale s, min m and D, M (the products of
+** decode_one, hoisted out of the loop). */
 static double sub_error(const qk_ggml_kparams *p, const qk_ggml_kblock *b, int j, float D, float M,
                         int s, int m, const float *x, const float *w) {
+    const int i0 = j * p->sublen, i1 = i0 + p->sublen;
     double err = 0;
-    for (int i = j * p->sublen; i < (j + 1) * p->sublen; i++)
-        err += (w ? w[i] : 1.0) * sq((double)x[i] - decode_one(p, D, M, s, m, b->L[i]));
+    if (p->codebook) {
+        for (int i = i0; i < i1; i++)
+            err += (w ? w[i] : 1.0) * sq((double)x[i] - D * (float)p->codebook[b->L[i]]);
+        return err;
+    }
+    const float dl = D * (float)s;
+    const float ml = p->mmax < 0 ? 0.0f : M * (float)m;
+    if (p->mmax < 0) {
+        for (int i = i0; i < i1; i++)
+            err += (w ? w[i] : 1.0) * sq((double)x[i] - dl * (float)b->L[i]);
+    } else {
+        for (int i = i0; i < i1; i++)
+            err += (w ? w[i] : 1.0) * sq((double)x[i] - (dl * (float)b->L[i] - ml));
+    }
     return err;
 }
 
@@ -93,14 +109,42 @@ static void refit_quants(const qk_ggml_kparams *p, qk_ggml_kblock *b, const floa
     }
 }
 
-/* Up to 3 integer candidates: floor and ceiling of `v` and `current`, all
-** clamped into [lo, hi]. Returns the count. */
-static int int_candidates(double v, int current, int lo, int hi, int *out) {
+/* The best quants of sub-block j for scale s and min m: each the level
+** whose exact decoding is nearest its value. Writes them to Lout and
+** returns the sub-block's error. */
+static double requant_sub(const qk_ggml_kparams *p, const qk_ggml_kblock *b, int j, float D,
+                          float M, int s, int m, const float *x, const float *w, int8_t *Lout) {
+    const int i0 = j * p->sublen, i1 = i0 + p->sublen;
+    const float dl = D * (float)s;
+    const float ml = p->mmax < 0 ? 0.0f : M * (float)m;
+    double err = 0;
+    for (int i = i0; i < i1; i++) {
+        int best = b->L[i];
+        float y = p->mmax < 0 ? dl * (float)best : dl * (float)best - ml;
+        double best_e = sq((double)x[i] - y);
+        if (dl != 0.0f) {
+            const int l0 = qk_ggml_nearest_int((x[i] + ml) / dl);
+            for (int l = l0 - 1; l <= l0 + 1; l++) {
+                if (l < p->lmin || l > p->lmax || l == b->L[i]) continue;
+                y = p->mmax < 0 ? dl * (float)l : dl * (float)l - ml;
+                const double e = sq((double)x[i] - y);
+                if (e < best_e) best_e = e, best = l;
+            }
+        }
+        Lout[i - i0] = (int8_t)best;
+        err += (w ? w[i] : 1.0) * best_e;
+    }
+    return err;
+}
+
+/* Integer candidates: `current` and the integers within 1 of `v`, clamped
+** into [lo, hi]. Returns the count (at most 5). */
+static int int_window(double v, int current, int lo, int hi, int *out) {
     int n = 0;
     out[n++] = current;
-    if (v == v && v > lo - 2.0 && v < hi + 2.0) {
+    if (v == v && v > lo - 3.0 && v < hi + 3.0) {
         const int f = (int)floor(v);
-        for (int c = f; c <= f + 1; c++) {
+        for (int c = f - 1; c <= f + 2; c++) {
             const int k = c < lo ? lo : c > hi ? hi : c;
             bool seen = false;
             for (int i = 0; i < n; i++) seen |= out[i] == k;
@@ -110,7 +154,9 @@ static int int_candidates(double v, int current, int lo, int hi, int *out) {
     return n;
 }
 
-/* 2. Each sub-block's scale and min, given its quants. */
+/* 2. Each sub-block's scale and min with its quants: least squares gives a
+** continuous (scale, min) for the current quants; every integer pair near
+** it (and the current pair) is tried with the quants re-picked for it. */
 static void refit_sub_scales(const qk_ggml_kparams *p, qk_ggml_kblock *b, const float *x,
                              const float *w) {
     const float D = qk_f16_to_f32(b->d), M = qk_f16_to_f32(b->dmin);
@@ -133,21 +179,26 @@ static void refit_sub_scales(const qk_ggml_kparams *p, qk_ggml_kblock *b, const 
                 if (c < 0) c = 0, a = slx / sll;
             }
         }
-        int sc[3], mc[3];
-        const int ns = int_candidates(a / D, b->s[j], p->smin, p->smax, sc);
-        const int nm = asym && M != 0.0f ? int_candidates(c / M, b->m[j], 0, p->mmax, mc)
-                                         : (mc[0] = b->m[j], 1);
-        double best = sub_error(p, b, j, D, M, b->s[j], b->m[j], x, w);
+        int sc[5], mc[5];
+        const int ns = int_window(a / D, b->s[j], p->smin, p->smax, sc);
+        const int nm =
+            asym && M != 0.0f ? int_window(c / M, b->m[j], 0, p->mmax, mc) : (mc[0] = b->m[j], 1);
+        int8_t Lbest[QK_GGML_QK_K], Lc[QK_GGML_QK_K];
+        double best = requant_sub(p, b, j, D, M, b->s[j], b->m[j], x, w, Lbest);
         int best_s = b->s[j], best_m = b->m[j];
         for (int is = 0; is < ns; is++) {
             for (int im = 0; im < nm; im++) {
                 if (sc[is] == b->s[j] && mc[im] == b->m[j]) continue;
-                const double e = sub_error(p, b, j, D, M, sc[is], mc[im], x, w);
-                if (e < best) best = e, best_s = sc[is], best_m = mc[im];
+                const double e = requant_sub(p, b, j, D, M, sc[is], mc[im], x, w, Lc);
+                if (e < best) {
+                    best = e, best_s = sc[is], best_m = mc[im];
+                    memcpy(Lbest, Lc, (size_t)p->sublen);
+                }
             }
         }
         b->s[j] = (int16_t)best_s;
         b->m[j] = (int16_t)best_m;
+        memcpy(b->L + j * p->sublen, Lbest, (size_t)p->sublen);
     }
 }
 

@@ -9,9 +9,9 @@
 ** sub-block with weights |x| and absolute errors, scales and mins rounded
 ** against the largest; with importance, the imatrix path: make_qkx3_quants
 ** with importance * sqrt(sigma^2 + x^2) and make_qp_quants for the 4-bit
-** scales), a second start from the other (unit importance when none is
-** given), both refined (ggml_kquant.c); the lower (weighted) squared error
-** wins.
+** scales), a second start (that search with unit weights, or the reference
+** path when importance is given), both refined (ggml_kquant.c); the lower
+** (weighted) squared error wins.
 */
 #include <string.h> /* memset */
 
@@ -69,7 +69,8 @@ static void block_ref(const float *x, q2_block *y) {
     requantize(x, y);
 }
 
-/* quantize_row_q2_K_impl; qw NULL stands for unit importance */
+/* quantize_row_q2_K_impl; qw NULL gives unit weights (a plain
+** least-squares start, not one of ggml's paths) */
 static void block_impl(const float *x, q2_block *y, const float *qw) {
     float scales[16], mins[16], weight[16], sw[16];
     uint8_t Laux[16], Ls[16], Lm[16];
@@ -79,7 +80,7 @@ static void block_impl(const float *x, q2_block *y, const float *qw) {
     for (int j = 0; j < 16; j++) {
         for (int l = 0; l < 16; l++) {
             const float xl = x[16 * j + l];
-            weight[l] = (qw ? qw[16 * j + l] : 1.0f) * sqrtf(sigma2 + xl * xl);
+            weight[l] = qw ? qw[16 * j + l] * sqrtf(sigma2 + xl * xl) : 1.0f;
         }
         sw[j] = 0;
         for (int l = 0; l < 16; l++) sw[j] += weight[l];

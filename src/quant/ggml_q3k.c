@@ -12,8 +12,9 @@
 ** Quantization: ggml's own (quantize_row_q3_K_ref: make_q3_quants per
 ** sub-block, scales rounded against the largest; with importance,
 ** make_qx_quants with importance * sqrt(sigma^2 + x^2) for the quants and
-** the sub-block weight sums for the scales), a second start from the other,
-** both refined (ggml_kquant.c); the lower (weighted) squared error wins.
+** the sub-block weight sums for the scales), a second start (that search
+** with unit weights, or the reference path when importance is given), both
+** refined (ggml_kquant.c); the lower (weighted) squared error wins.
 */
 #include <string.h> /* memset */
 
@@ -79,7 +80,8 @@ static void block_ref(const float *x, q3_block *y) {
     requantize(x, y);
 }
 
-/* quantize_row_q3_K_impl (qw may be NULL: weights x^2) */
+/* quantize_row_q3_K_impl; qw NULL gives unit weights (a plain
+** least-squares start, not one of ggml's paths) */
 static void block_impl(const float *x, q3_block *y, const float *qw) {
     float scales[16], weight[16], sw[16];
     int8_t Ls[16];
@@ -89,7 +91,7 @@ static void block_impl(const float *x, q3_block *y, const float *qw) {
     for (int j = 0; j < 16; j++) {
         const float *xs = x + 16 * j;
         for (int l = 0; l < 16; l++)
-            weight[l] = qw ? qw[16 * j + l] * sqrtf(sigma2 + xs[l] * xs[l]) : xs[l] * xs[l];
+            weight[l] = qw ? qw[16 * j + l] * sqrtf(sigma2 + xs[l] * xs[l]) : 1.0f;
         float sumw = 0;
         for (int l = 0; l < 16; l++) sumw += weight[l];
         sw[j] = sumw;

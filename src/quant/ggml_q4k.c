@@ -13,8 +13,9 @@
 ** sub-block make_qkx2_quants with weights av_x + |x|, scales rounded
 ** against the largest; with importance, the imatrix path: make_qkx3_quants
 ** with weights importance * sqrt(sigma^2 + x^2) and make_qp_quants for the
-** 6-bit scales), then a second start from the other of the two, both
-** refined (ggml_kquant.c); the block keeps whichever decodes with the lower
+** 6-bit scales), and a second start (that search with unit weights, or
+** ggml's reference path when importance is given), both refined
+** (ggml_kquant.c); the block keeps whichever decodes with the lower
 ** (importance-weighted) squared error. So it is never worse than ggml's.
 */
 #include <string.h> /* memcpy */
@@ -95,22 +96,18 @@ static void block_ref(const float *x, k45_block *y, int nmax) {
     requantize(x, y, nmax);
 }
 
-/* quantize_row_q4_K_impl / quantize_row_q5_K_impl (qw may be NULL) */
+/* quantize_row_q4_K_impl / quantize_row_q5_K_impl; qw NULL gives unit
+** weights (a plain least-squares start, not one of ggml's paths) */
 static void block_impl(const float *x, k45_block *y, int nmax, const float *qw) {
     float scales[8], mins[8], weights[32], sw[8];
     uint8_t Laux[32], ls[8], lm[8];
     float sum_x2 = 0;
     for (int l = 0; l < QK_GGML_QK_K; l++) sum_x2 += x[l] * x[l];
     const float sigma2 = 2 * sum_x2 / QK_GGML_QK_K;
-    const float av_x = sqrtf(sigma2);
     for (int j = 0; j < 8; j++) {
         const float *xs = x + 32 * j;
-        if (qw) {
-            for (int l = 0; l < 32; l++)
-                weights[l] = qw[32 * j + l] * sqrtf(sigma2 + xs[l] * xs[l]);
-        } else {
-            for (int l = 0; l < 32; l++) weights[l] = av_x + fabsf(xs[l]);
-        }
+        for (int l = 0; l < 32; l++)
+            weights[l] = qw ? qw[32 * j + l] * sqrtf(sigma2 + xs[l] * xs[l]) : 1.0f;
         float sumw = 0;
         for (int l = 0; l < 32; l++) sumw += weights[l];
         sw[j] = sumw;

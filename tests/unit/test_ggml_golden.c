@@ -15,7 +15,7 @@
 
 #include <jansson.h>
 
-#include "qk_sha256.h"
+#include "quantkit/core.h"
 #include "quant/ggml_internal.h"
 #include "quantkit/gguf.h"
 
@@ -126,7 +126,7 @@ static void test_dequant_golden(void **state) {
             float *y = malloc((size_t)n * sizeof *y);
             QK_ASSERT_OK(qk_dequantize_row(t.type, t.data, y, n));
             char hex[65];
-            qk_test_sha256_hex(y, (size_t)n * sizeof *y, hex);
+            qk_sha256_hex(y, (size_t)n * sizeof *y, hex);
             const char *want = json_string_value(json_object_get(e, "sha256"));
             if (strcmp(hex, want) != 0)
                 fail_msg("%s %s (%s): sha256 %s, ggml's %s", kinds[k], t.name, qk_type_name(t.type),
@@ -270,12 +270,12 @@ static void test_q4_0_mix_output_q6_k(void **state) {
 static void test_sha256_helper(void **state) {
     (void)state;
     char hex[65];
-    qk_test_sha256_hex("abc", 3, hex);
+    qk_sha256_hex("abc", 3, hex);
     assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    qk_test_sha256_hex("", 0, hex);
+    qk_sha256_hex("", 0, hex);
     assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
-    qk_test_sha256_hex(m, strlen(m), hex);
+    qk_sha256_hex(m, strlen(m), hex);
     assert_string_equal(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 }
 

@@ -256,6 +256,11 @@ static void test_errors(void **state) {
     QK_ASSERT_STATUS(qk_quantize_row(QK_TYPE_Q4_0, x, buf, 33, NULL), QK_ERR_SHAPE);
     QK_ASSERT_STATUS(qk_quantize_row(QK_TYPE_Q8_0, x, buf, -32, NULL), QK_ERR_SHAPE);
     QK_ASSERT_STATUS(qk_dequantize_row(QK_TYPE_Q5_1, buf, x, 48), QK_ERR_SHAPE);
+    /* stories260k's ffn_down has 172 columns: no whole number of blocks */
+    static float wide[2 * 172];
+    static unsigned char wbuf[2 * 172 * 2];
+    QK_ASSERT_STATUS(qk_quantize_rows(QK_TYPE_Q4_0, wide, wbuf, 2, 172, NULL), QK_ERR_SHAPE);
+    QK_ASSERT_OK(qk_quantize_rows(QK_TYPE_F16, wide, wbuf, 2, 172, NULL));
     x[37] = NAN;
     QK_ASSERT_STATUS(qk_quantize_row(QK_TYPE_Q4_1, x, buf, 64, NULL), QK_ERR_NONFINITE);
     assert_non_null(strstr(qk_last_error(), "element 37"));

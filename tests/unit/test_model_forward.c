@@ -8,24 +8,34 @@
 */
 #include "qk_test.h"
 
-#include "quantkit/model.h"
+#include "qk_test_model.h"
 
+/* The weights as the reference reads them: borrowed f32 pointers into the
+** model (qk_test_random_model makes every tensor f32). */
 typedef struct ref_model {
     qk_llama_hparams hp;
-    float *embd, *out, *out_norm;
-    float **attn_norm, **wq, **wk, **wv, **wo, **bq, **bk, **bv, **ffn_norm, **wg, **wu, **wd;
+    const float *embd, *out, *out_norm;
+    const float **attn_norm, **wq, **wk, **wv, **wo, **bq, **bk, **bv, **ffn_norm, **wg, **wu, **wd;
 } ref_model;
 
-static float *rand_floats(qk_test_rng *rng, size_t n, float sigma) {
-    float *p = malloc(n * sizeof *p);
-    qk_test_fill_normal(rng, p, n, sigma);
-    return p;
-}
-
-static float *norm_weights(qk_test_rng *rng, size_t n) {
-    float *p = malloc(n * sizeof *p);
-    for (size_t i = 0; i < n; i++) p[i] = 1.0f + 0.2f * qk_test_rng_normal(rng);
-    return p;
+static qk_llama_model *build(ref_model *r, const qk_llama_hparams *hp, uint64_t seed) {
+    qk_llama_model *m = qk_test_random_model(hp, seed);
+    r->hp = *hp;
+    r->embd = qk_llama_model_token_embd(m)->data;
+    r->out = qk_llama_model_output(m)->data;
+    r->out_norm = qk_llama_model_output_norm(m)->data;
+    const float ***arrays[] = {&r->attn_norm, &r->wq, &r->wk, &r->wv, &r->wo, &r->bq,
+                               &r->bk,        &r->bv, &r->ffn_norm, &r->wg, &r->wu, &r->wd};
+    for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
+        *arrays[i] = calloc((size_t)hp->n_layer, sizeof(float *));
+    for (int l = 0; l < hp->n_layer; l++) {
+        const qk_llama_layer_weights *lw = qk_llama_model_layer(m, l);
+        r->attn_norm[l] = lw->attn_norm.data, r->wq[l] = lw->wq.data, r->wk[l] = lw->wk.data;
+        r->wv[l] = lw->wv.data, r->wo[l] = lw->wo.data, r->bq[l] = lw->bq.data;
+        r->bk[l] = lw->bk.data, r->bv[l] = lw->bv.data, r->ffn_norm[l] = lw->ffn_norm.data;
+        r->wg[l] = lw->w_gate.data, r->wu[l] = lw->w_up.data, r->wd[l] = lw->w_down.data;
+    }
+    return m;
 }
 
 static void set(qk_llama_model *m, const char *name, float *data, int32_t ndim, int64_t d0,
@@ -36,66 +46,10 @@ static void set(qk_llama_model *m, const char *name, float *data, int32_t ndim, 
     QK_ASSERT_OK(qk_llama_model_set_tensor(m, name, &v));
 }
 
-static qk_llama_model *build(ref_model *r, const qk_llama_hparams *hp, uint64_t seed) {
-    qk_test_rng rng;
-    qk_test_rng_seed(&rng, seed);
-    r->hp = *hp;
-    const int64_t E = hp->n_embd, F = hp->n_ff, V = hp->n_vocab;
-    const int64_t QD = (int64_t)hp->n_head * hp->head_dim, KD = (int64_t)hp->n_head_kv * hp->head_dim;
-    const int L = hp->n_layer;
-    qk_llama_model *m;
-    QK_ASSERT_OK(qk_llama_model_create(hp, &m));
-    r->embd = rand_floats(&rng, (size_t)(V * E), 1.0f);
-    set(m, "token_embd.weight", r->embd, 2, V, E);
-    r->out_norm = norm_weights(&rng, (size_t)E);
-    set(m, "output_norm.weight", r->out_norm, 1, E, 0);
-    if (hp->tied_output) {
-        r->out = r->embd;
-    } else {
-        r->out = rand_floats(&rng, (size_t)(V * E), 0.3f);
-        set(m, "output.weight", r->out, 2, V, E);
-    }
-    float ***arrays[] = {&r->attn_norm, &r->wq, &r->wk, &r->wv, &r->wo, &r->bq,
-                         &r->bk,        &r->bv, &r->ffn_norm, &r->wg, &r->wu, &r->wd};
-    for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
-        *arrays[i] = calloc((size_t)L, sizeof(float *));
-    char name[64];
-    const float ws = 1.0f / sqrtf((float)E);
-    for (int l = 0; l < L; l++) {
-#define SET(field, nm, d0, d1, nd, gen)                          \
-    r->field[l] = gen;                                           \
-    snprintf(name, sizeof name, "blk.%d." nm, l);                \
-    set(m, name, r->field[l], nd, d0, d1)
-        SET(attn_norm, "attn_norm.weight", E, 0, 1, norm_weights(&rng, (size_t)E));
-        SET(wq, "attn_q.weight", QD, E, 2, rand_floats(&rng, (size_t)(QD * E), ws));
-        SET(wk, "attn_k.weight", KD, E, 2, rand_floats(&rng, (size_t)(KD * E), ws));
-        SET(wv, "attn_v.weight", KD, E, 2, rand_floats(&rng, (size_t)(KD * E), ws));
-        SET(wo, "attn_output.weight", E, QD, 2, rand_floats(&rng, (size_t)(E * QD), ws));
-        SET(ffn_norm, "ffn_norm.weight", E, 0, 1, norm_weights(&rng, (size_t)E));
-        SET(wg, "ffn_gate.weight", F, E, 2, rand_floats(&rng, (size_t)(F * E), ws));
-        SET(wu, "ffn_up.weight", F, E, 2, rand_floats(&rng, (size_t)(F * E), ws));
-        SET(wd, "ffn_down.weight", E, F, 2, rand_floats(&rng, (size_t)(E * F), 1.0f / sqrtf((float)F)));
-        if (hp->attn_bias) {
-            SET(bq, "attn_q.bias", QD, 0, 1, rand_floats(&rng, (size_t)QD, 0.1f));
-            SET(bk, "attn_k.bias", KD, 0, 1, rand_floats(&rng, (size_t)KD, 0.1f));
-            SET(bv, "attn_v.bias", KD, 0, 1, rand_floats(&rng, (size_t)KD, 0.1f));
-        }
-#undef SET
-    }
-    QK_ASSERT_OK(qk_llama_model_finish(m));
-    return m;
-}
-
 static void free_ref(ref_model *r) {
-    float **arrays[] = {r->attn_norm, r->wq, r->wk, r->wv, r->wo, r->bq,
-                        r->bk,        r->bv, r->ffn_norm, r->wg, r->wu, r->wd};
-    for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) {
-        for (int l = 0; l < r->hp.n_layer; l++) free(arrays[i][l]);
-        free(arrays[i]);
-    }
-    if (r->out != r->embd) free(r->out);
-    free(r->embd);
-    free(r->out_norm);
+    const float **arrays[] = {r->attn_norm, r->wq, r->wk, r->wv, r->wo, r->bq,
+                              r->bk,        r->bv, r->ffn_norm, r->wg, r->wu, r->wd};
+    for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) free(arrays[i]);
 }
 
 static void ref_rmsnorm(const double *x, const float *w, double *y, int n, double eps) {
@@ -136,14 +90,16 @@ static double *ref_forward(const ref_model *r, const int32_t *tokens, int T) {
                 for (int i = 0; i < QD; i++) q[i] += r->bq[l][i];
                 for (int i = 0; i < KD; i++) k[i] += r->bk[l][i], v[i] += r->bv[l][i];
             }
-            /* rotary: pair (2i, 2i+1) of each head by p * theta^(-2i/hd) */
+            /* rotary: pair (2i, 2i+1) (NEOX: (i, i+hd/2)) of each head by
+            ** the angle p * theta^(-2i/hd) */
             for (int h = 0; h < H + KV; h++) {
                 double *vec = h < H ? q + h * hd : k + (h - H) * hd;
                 for (int i = 0; i < hd / 2; i++) {
                     double a = p * pow(hp->rope_theta, -2.0 * i / hd);
-                    double x0 = vec[2 * i], x1 = vec[2 * i + 1];
-                    vec[2 * i] = x0 * cos(a) - x1 * sin(a);
-                    vec[2 * i + 1] = x0 * sin(a) + x1 * cos(a);
+                    int i0 = hp->rope_neox ? i : 2 * i, i1 = hp->rope_neox ? i + hd / 2 : 2 * i + 1;
+                    double x0 = vec[i0], x1 = vec[i1];
+                    vec[i0] = x0 * cos(a) - x1 * sin(a);
+                    vec[i1] = x0 * sin(a) + x1 * cos(a);
                 }
             }
             for (int h = 0; h < H; h++) {
@@ -235,7 +191,8 @@ static void test_forward_tied_bias_mha(void **state) {
     (void)state;
     qk_llama_hparams hp = {.n_vocab = 50, .n_embd = 32, .n_ff = 56, .n_layer = 3, .n_head = 4,
                            .n_head_kv = 4, .head_dim = 8, .n_ctx_train = 64, .rms_eps = 1e-6f,
-                           .rope_theta = 500.0f, .attn_bias = true, .tied_output = true};
+                           .rope_theta = 500.0f, .attn_bias = true, .tied_output = true,
+                           .rope_neox = true};
     check_model(&hp, 12, 23);
 }
 
@@ -351,6 +308,43 @@ static void test_perplexity_known_value(void **state) {
     qk_llama_model_free(m);
 }
 
+/* Embedding + qk_llama_layer_forward per layer + final norm and output
+** gives the same last hidden state path as qk_llama_decode: identical
+** logits, for two sequences at once. */
+static void test_layer_by_layer_equals_decode(void **state) {
+    (void)state;
+    qk_llama_hparams hp = {.n_vocab = 33, .n_embd = 24, .n_ff = 40, .n_layer = 3, .n_head = 6,
+                           .n_head_kv = 3, .head_dim = 4, .n_ctx_train = 64, .rms_eps = 1e-5f,
+                           .rope_theta = 10000.0f, .attn_bias = true};
+    qk_llama_model *m = qk_test_random_model(&hp, 21);
+    enum { T = 13 };
+    int32_t tokens[2 * T];
+    for (int i = 0; i < 2 * T; i++) tokens[i] = (i * 5 + 3) % 33;
+    float *x = malloc(2 * T * 24 * sizeof *x);
+    QK_ASSERT_OK(qk_llama_embed(m, tokens, 2 * T, x));
+    for (int l = 0; l < 3; l++)
+        QK_ASSERT_OK(qk_llama_layer_forward(&hp, l, qk_llama_model_layer(m, l), x, 2, T, NULL, NULL));
+    qk_llama_context *ctx;
+    QK_ASSERT_OK(qk_llama_context_create(m, T, &ctx));
+    float logits[T * 33], mine[33], xn[24];
+    for (int s = 0; s < 2; s++) {
+        qk_llama_context_reset(ctx);
+        QK_ASSERT_OK(qk_llama_decode(ctx, tokens + s * T, T, logits, true));
+        /* last position of sequence s: RMSNorm then output, computed here */
+        const float *h = x + ((size_t)s * T + T - 1) * 24;
+        double ss = 0;
+        for (int i = 0; i < 24; i++) ss += (double)h[i] * h[i];
+        const float k = 1.0f / sqrtf((float)(ss / 24) + hp.rms_eps);
+        const float *nw = qk_llama_model_output_norm(m)->data;
+        for (int i = 0; i < 24; i++) xn[i] = h[i] * k * nw[i];
+        QK_ASSERT_OK(qk_matmul(qk_llama_model_output(m), xn, 1, mine));
+        for (int v = 0; v < 33; v++) QK_ASSERT_NEAR_ABS(mine[v], logits[(T - 1) * 33 + v], 1e-5);
+    }
+    free(x);
+    qk_llama_context_free(ctx);
+    qk_llama_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forward_gqa_untied),
@@ -358,6 +352,7 @@ int main(void) {
         cmocka_unit_test(test_forward_head_dim_not_embd_over_heads),
         cmocka_unit_test(test_hooks_and_errors),
         cmocka_unit_test(test_perplexity_known_value),
+        cmocka_unit_test(test_layer_by_layer_equals_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

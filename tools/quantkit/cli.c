@@ -3,6 +3,8 @@
 */
 #include "cli.h"
 
+#include <jansson.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -153,7 +155,8 @@ bool cli_parse(const char *command, int argc, char **argv, const cli_option *opt
         fprintf(stderr, "quantkit %s: error: --threads must be >= 0\n", command);
         return false;
     }
-    qk_threads_set((int)common->threads);
+    /* without --threads, OpenMP's default stands (OMP_NUM_THREADS or all cores) */
+    if (common->threads > 0) qk_threads_set((int)common->threads);
     return true;
 }
 
@@ -229,4 +232,44 @@ const char *cli_format_bytes(uint64_t bytes, char *buf, size_t size) {
     if (u == 0) snprintf(buf, size, "%llu B", (unsigned long long)bytes);
     else snprintf(buf, size, "%.2f %s", v, units[u]);
     return buf;
+}
+
+bool cli_read_file(const char *path, char **out, size_t *out_len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t n = fread(buf + len, 1, cap - len - 1, f);
+        len += n;
+        if (n == 0) break;
+        if (cap - len - 1 == 0) {
+            char *bigger = realloc(buf, cap * 2);
+            if (!bigger) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = bigger;
+            cap *= 2;
+        }
+    }
+    bool ok = buf && !ferror(f);
+    fclose(f);
+    if (!ok) {
+        free(buf);
+        return false;
+    }
+    buf[len] = '\0';
+    *out = buf;
+    *out_len = len;
+    return true;
+}
+
+void cli_json_print(void *object) {
+    json_t *o = object;
+    json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    fputc('\n', stdout);
+    fflush(stdout);
+    json_decref(o);
 }

@@ -81,6 +81,13 @@ void cli_progress_begin(cli_progress *p, const char *label, uint64_t total, bool
 void cli_progress_update(cli_progress *p, uint64_t done);
 void cli_progress_end(cli_progress *p);
 
+/* Read a whole file into a NUL-terminated malloc'ed buffer. */
+bool cli_read_file(const char *path, char **out, size_t *out_len);
+
+/* Print one JSON object (jansson json_t*) on stdout as a single line and
+** release it. */
+void cli_json_print(void *object);
+
 /* Human-readable byte count ("4.13 MiB") into buf. */
 const char *cli_format_bytes(uint64_t bytes, char *buf, size_t size);
 /* Parse a byte size ("2.5GB" = 2.5e9, "300MiB" = 300*2^20, "1234"). */

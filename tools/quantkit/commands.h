@@ -5,5 +5,10 @@
 #define QK_COMMANDS_H
 
 int cmd_version(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+int cmd_calibrate(int argc, char **argv);
 
 #endif

@@ -3,7 +3,7 @@
 ** rounds, the message padded with a 1 bit, zeros and its 64-bit big-endian
 ** bit length.
 */
-#include "qk_sha256.h"
+#include "quantkit/core.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -47,7 +47,7 @@ static void compress(uint32_t h[8], const unsigned char *p) {
     h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e, h[5] += f, h[6] += g, h[7] += k;
 }
 
-void qk_test_sha256_init(qk_test_sha256 *s) {
+void qk_sha256_init(qk_sha256 *s) {
     /* FIPS 180-4, 5.3.3: fractional parts of the square roots of the first
     ** 8 primes */
     static const uint32_t H0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
@@ -57,7 +57,7 @@ void qk_test_sha256_init(qk_test_sha256 *s) {
     s->fill = 0;
 }
 
-void qk_test_sha256_update(qk_test_sha256 *s, const void *data, size_t n) {
+void qk_sha256_update(qk_sha256 *s, const void *data, size_t n) {
     const unsigned char *p = data;
     s->length += n;
     while (n > 0) {
@@ -77,23 +77,23 @@ void qk_test_sha256_update(qk_test_sha256 *s, const void *data, size_t n) {
     }
 }
 
-void qk_test_sha256_final(qk_test_sha256 *s, unsigned char digest[32]) {
+void qk_sha256_final(qk_sha256 *s, unsigned char digest[32]) {
     const uint64_t bits = s->length * 8;
     unsigned char pad[72] = {0x80};
     const size_t npad = (s->fill < 56 ? 56 : 120) - s->fill;
     for (int i = 0; i < 8; i++) pad[npad + (size_t)i] = (unsigned char)(bits >> (56 - 8 * i));
     const uint64_t keep = s->length;
-    qk_test_sha256_update(s, pad, npad + 8);
+    qk_sha256_update(s, pad, npad + 8);
     s->length = keep;
     for (int i = 0; i < 8; i++)
         for (int j = 0; j < 4; j++) digest[4 * i + j] = (unsigned char)(s->h[i] >> (24 - 8 * j));
 }
 
-void qk_test_sha256_hex(const void *data, size_t n, char hex[65]) {
-    qk_test_sha256 s;
+void qk_sha256_hex(const void *data, size_t n, char hex[65]) {
+    qk_sha256 s;
     unsigned char d[32];
-    qk_test_sha256_init(&s);
-    qk_test_sha256_update(&s, data, n);
-    qk_test_sha256_final(&s, d);
+    qk_sha256_init(&s);
+    qk_sha256_update(&s, data, n);
+    qk_sha256_final(&s, d);
     for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
 }

@@ -1,0 +1,247 @@
+/*
+** Model in, GGUF out: plan every tensor's type with the mix rules, write
+** llama.cpp's metadata, then stream the tensors one at a time (read,
+** convert to f32, quantize, write). Memory stays bounded by one tensor in
+** f32 plus its quantized bytes.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/error.h"
+#include "quantkit/calibrate.h"
+#include "quantkit/ggml.h"
+#include "quantkit/gguf.h"
+#include "quantkit/io.h"
+#include "quantkit/model.h"
+#include "quantkit/quantize.h"
+#include "quantkit/tokenizer.h"
+
+void qk_quantize_options_init(qk_quantize_options *opt, const qk_type_request *req) {
+    memset(opt, 0, sizeof *opt);
+    qk_mix_options_init(&opt->mix, req);
+}
+
+void qk_quantize_report_free(qk_quantize_report *r) {
+    if (!r) return;
+    free(r->tensors);
+    r->tensors = NULL;
+    r->n_tensors = 0;
+}
+
+/* Total size of the file or of the files in a folder (one level). */
+static uint64_t input_size(const qk_model_source *src, const char *path) {
+    struct stat s;
+    if (stat(path, &s) != 0) return 0;
+    if (S_ISREG(s.st_mode)) return (uint64_t)s.st_size;
+    uint64_t total = 0;
+    for (size_t i = 0; i < qk_model_source_tensor_count(src); i++) {
+        qk_model_tensor t;
+        if (qk_model_source_tensor_info(src, i, &t) == QK_OK) total += t.nbytes;
+    }
+    return total;
+}
+
+static int64_t numel_of(int32_t ndim, const int64_t *shape) {
+    int64_t n = 1;
+    for (int32_t d = 0; d < ndim; d++) n *= shape[d];
+    return n;
+}
+
+/* llama.cpp's tensor order (its model loader's weight map): tensors outside
+** the layers first, then by layer; by name within each. */
+static int layer_of(const char *name) {
+    int layer = -1;
+    if (sscanf(name, "blk.%d.", &layer) != 1) return -1;
+    return layer;
+}
+
+static int compare_tensors(const void *pa, const void *pb) {
+    const qk_quantize_tensor_info *a = pa, *b = pb;
+    int la = layer_of(a->name), lb = layer_of(b->name);
+    if (la != lb) return la < lb ? -1 : 1;
+    return strcmp(a->name, b->name);
+}
+
+static qk_status make_plan(const qk_model_source *src, const qk_quantize_options *opt,
+                           qk_quantize_report *rep) {
+    const qk_model_hparams *hp = qk_model_source_hparams(src);
+    qk_mix_model mm = {.n_layer = hp->n_layer,
+                       .n_gqa = hp->n_head_kv > 0 ? hp->n_head / hp->n_head_kv : 1,
+                       .tied_output = hp->tied_output};
+    qk_mix_options mix = opt->mix;
+    if (opt->importance) mix.has_imatrix = true;
+    const size_t n = qk_model_source_tensor_count(src);
+    rep->tensors = calloc(n ? n : 1, sizeof *rep->tensors);
+    if (!rep->tensors) return qk_error_set(QK_ERR_NOMEM, "quantize: no memory for the plan");
+    rep->n_tensors = n;
+    for (size_t i = 0; i < n; i++) {
+        qk_model_tensor t;
+        qk_status st = qk_model_source_tensor_info(src, i, &t);
+        if (st != QK_OK) return st;
+        qk_quantize_tensor_info *ti = &rep->tensors[i];
+        if (strlen(t.name) >= sizeof ti->name)
+            return qk_error_set(QK_ERR_UNSUPPORTED, "quantize: tensor name '%s' is too long", t.name);
+        strcpy(ti->name, t.name);
+        ti->source_index = i;
+        ti->from = t.type;
+        ti->ndim = t.ndim;
+        memcpy(ti->shape, t.shape, sizeof ti->shape);
+        st = qk_mix_choose(&mix, &mm, t.name, t.type, t.ndim, t.shape, &ti->to, &ti->reason);
+        if (st != QK_OK) return st;
+        /* a block-format tensor the plan keeps stays as it is */
+        if (ti->reason == QK_MIX_KEEP && qk_type_get_traits(t.type)->is_block) ti->to = t.type;
+        const int64_t numel = numel_of(t.ndim, t.shape);
+        size_t bytes;
+        st = qk_type_row_bytes(ti->to, numel, &bytes);
+        if (st != QK_OK) return qk_error_prefix("tensor '%s'", t.name);
+        ti->bytes = bytes;
+        rep->n_weights += (uint64_t)numel;
+        rep->tensor_bytes += bytes;
+    }
+    rep->bits_per_weight = rep->n_weights ? 8.0 * (double)rep->tensor_bytes / (double)rep->n_weights : 0;
+    qsort(rep->tensors, n, sizeof *rep->tensors, compare_tensors);
+    return QK_OK;
+}
+
+qk_status qk_quantize_plan(const char *in_path, const qk_quantize_options *opt,
+                           qk_quantize_report *rep) {
+    if (!in_path || !opt || !rep) return qk_error_set(QK_ERR_INVALID_ARG, "quantize: NULL argument");
+    memset(rep, 0, sizeof *rep);
+    qk_model_source *src;
+    qk_status st = qk_model_source_open(in_path, NULL, &src);
+    if (st != QK_OK) return st;
+    st = make_plan(src, opt, rep);
+    rep->input_bytes = input_size(src, in_path);
+    qk_model_source_close(src);
+    if (st != QK_OK) qk_quantize_report_free(rep);
+    return st;
+}
+
+/* Quantize one tensor into `out` (ti->bytes bytes). */
+static qk_status convert_tensor(const qk_model_source *src, const qk_quantize_tensor_info *ti,
+                                const qk_quantize_options *opt, void *out, float *f32,
+                                void *scratch, size_t scratch_bytes) {
+    const size_t i = ti->source_index;
+    qk_model_tensor t;
+    qk_status st = qk_model_source_tensor_info(src, i, &t);
+    if (st != QK_OK) return st;
+    const bool from_block = qk_type_get_traits(t.type)->is_block;
+    /* same type: the stored bytes (rows permuted where needed) */
+    if (ti->to == t.type) return qk_model_source_read(src, i, t.type, out, ti->bytes);
+    if (from_block && !opt->allow_requantize)
+        return qk_error_set(QK_ERR_UNSUPPORTED,
+                            "tensor '%s' is already quantized (%s); requantizing to %s loses "
+                            "precision twice (allow it explicitly)",
+                            t.name, qk_type_name(t.type), qk_type_name(ti->to));
+    const int64_t numel = numel_of(t.ndim, t.shape);
+    if ((st = qk_model_source_read_f32(src, i, f32, numel, scratch, scratch_bytes)) != QK_OK)
+        return st;
+    const int64_t cols = t.ndim > 0 ? t.shape[t.ndim - 1] : 1, rows = numel / (cols ? cols : 1);
+    if (!qk_type_get_traits(ti->to)->is_block)
+        return qk_convert(QK_TYPE_F32, f32, ti->to, out, (size_t)numel);
+    if (opt->quantizer) {
+        st = opt->quantizer(opt->quantizer_user, t.name, ti->to, f32, rows, cols, out);
+        if (st != QK_ERR_NOT_FOUND) return st;
+        qk_clear_error();
+    }
+    float *importance = NULL;
+    if (opt->importance && qk_type_uses_importance(ti->to)) {
+        importance = malloc((size_t)cols * sizeof *importance);
+        if (!importance) return qk_error_set(QK_ERR_NOMEM, "quantize: no memory");
+        if (qk_calib_stats_importance(opt->importance, t.name, importance, cols) != QK_OK) {
+            /* no statistics for this tensor (e.g. token_embd): plain rounding */
+            free(importance);
+            importance = NULL;
+            qk_clear_error();
+        }
+    }
+    st = qk_quantize_rows(ti->to, f32, out, rows, cols, importance);
+    free(importance);
+    return st;
+}
+
+static qk_status write_all(const char *in_path, const char *out_path, const qk_quantize_options *opt,
+                           const qk_model_source *src, qk_quantize_report *rep) {
+    qk_status st;
+    qk_tokenizer *tok = NULL;
+    qk_gguf_writer *w = NULL;
+    void *out = NULL, *scratch = NULL;
+    float *f32 = NULL;
+    if (qk_model_source_format(src) != QK_MODEL_FORMAT_GGUF) {
+        st = qk_tokenizer_load_for_model(in_path, opt->tokenizer_path, NULL, &tok);
+        if (st != QK_OK) return st;
+    }
+    if ((st = qk_gguf_writer_create(out_path, &w)) != QK_OK) goto done;
+    uint32_t file_type = qk_ftype_file_value(&opt->mix.request);
+    if ((st = qk_gguf_add_model_metadata(w, src, in_path, tok, file_type, opt->name)) != QK_OK)
+        goto done;
+    for (size_t k = 0; k < opt->n_extra; k++)
+        if ((st = qk_gguf_writer_add_str(w, opt->extra_keys[k], opt->extra_values[k])) != QK_OK)
+            goto done;
+    /* buffers sized for the largest tensor */
+    size_t max_out = 0, max_f32 = 0, max_stored = 0;
+    for (size_t i = 0; i < rep->n_tensors; i++) {
+        const qk_quantize_tensor_info *ti = &rep->tensors[i];
+        qk_model_tensor t;
+        if ((st = qk_model_source_tensor_info(src, ti->source_index, &t)) != QK_OK) goto done;
+        const int64_t numel = numel_of(t.ndim, t.shape);
+        if (ti->bytes > max_out) max_out = ti->bytes;
+        if ((size_t)numel * sizeof(float) > max_f32) max_f32 = (size_t)numel * sizeof(float);
+        if (qk_type_get_traits(t.type)->is_block && t.nbytes > max_stored) max_stored = t.nbytes;
+        if ((st = qk_gguf_writer_add_tensor(w, ti->name, ti->to, ti->ndim, ti->shape)) != QK_OK)
+            goto done;
+    }
+    out = malloc(max_out ? max_out : 1);
+    f32 = malloc(max_f32 ? max_f32 : 1);
+    scratch = max_stored ? malloc(max_stored) : NULL;
+    if (!out || !f32 || (max_stored && !scratch)) {
+        st = qk_error_set(QK_ERR_NOMEM, "quantize: no memory for a %zu-byte tensor", max_f32);
+        goto done;
+    }
+    if ((st = qk_gguf_writer_begin(w)) != QK_OK) goto done;
+    for (size_t i = 0; i < rep->n_tensors; i++) {
+        const qk_quantize_tensor_info *ti = &rep->tensors[i];
+        st = convert_tensor(src, ti, opt, out, f32, scratch, max_stored);
+        if (st != QK_OK) {
+            qk_error_prefix("tensor '%s'", ti->name);
+            goto done;
+        }
+        if ((st = qk_gguf_writer_write(w, out, ti->bytes)) != QK_OK) goto done;
+        if (opt->progress) opt->progress(opt->progress_user, i + 1, rep->n_tensors, ti->name, ti->to);
+    }
+    st = qk_gguf_writer_commit(w);
+done:
+    qk_gguf_writer_free(w); /* removes the temporary file unless committed */
+    qk_tokenizer_free(tok);
+    free(out);
+    free(f32);
+    free(scratch);
+    return st;
+}
+
+qk_status qk_quantize_model(const char *in_path, const char *out_path, const qk_quantize_options *opt,
+                            qk_quantize_report *report) {
+    if (!in_path || !out_path || !opt)
+        return qk_error_set(QK_ERR_INVALID_ARG, "quantize: NULL argument");
+    const double t0 = qk_time_seconds();
+    qk_quantize_report local;
+    qk_quantize_report *rep = report ? report : &local;
+    memset(rep, 0, sizeof *rep);
+    qk_model_source *src;
+    qk_status st = qk_model_source_open(in_path, NULL, &src);
+    if (st != QK_OK) return st;
+    st = make_plan(src, opt, rep);
+    rep->input_bytes = input_size(src, in_path);
+    if (st == QK_OK) st = write_all(in_path, out_path, opt, src, rep);
+    qk_model_source_close(src);
+    if (st == QK_OK) {
+        struct stat s;
+        if (stat(out_path, &s) == 0) rep->output_bytes = (uint64_t)s.st_size;
+    }
+    rep->seconds = qk_time_seconds() - t0;
+    rep->peak_rss_bytes = qk_peak_rss_bytes();
+    if (st != QK_OK || rep == &local) qk_quantize_report_free(rep);
+    return st;
+}
