@@ -11,11 +11,14 @@
 **   - dequantized values bit for bit (the same products in the same order,
 **     no fused multiply-add);
 **   - dot products (float sums in a different order) within
-**     |simd - ref| <= QK_KERNELS_DOT_REL_TOL * sum_i |w_i * x_i|
-**                     + QK_KERNELS_DOT_ABS_TOL * n
-**     over the n dequantized weights and (dequantized) activations; the
-**     second term only matters when scale products fall below FLT_MIN,
-**     where f32 keeps few significant bits.
+**     |simd - ref| <= QK_KERNELS_DOT_REL_TOL * S + QK_KERNELS_DOT_ABS_TOL * n
+**     with S = sum_i |w_i * x_i| over the n dequantized weights and
+**     (dequantized) activations; for the formats with a min (Q4_1, Q5_1,
+**     Q2_K, Q4_K, Q5_K), whose weights are w_i = a_i - b_i (the scaled
+**     quant and the min), S counts both parts: sum_i (|a_i| + |b_i|) |x_i|
+**     (the kernels sum the two parts separately, as ggml's do). The second
+**     term only matters when scale products fall below FLT_MIN, where f32
+**     keeps few significant bits.
 ** Numeric results never depend on the thread count.
 **
 ** Non-finite values: the row quantizers and activation quantizers require

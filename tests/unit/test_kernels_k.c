@@ -13,6 +13,7 @@
 #include "qk_test.h"
 
 #include "kernels/kernels_internal.h"
+#include "kernels_test_util.h"
 
 static const qk_type KT[] = {QK_TYPE_Q2_K, QK_TYPE_Q3_K, QK_TYPE_Q4_K, QK_TYPE_Q5_K, QK_TYPE_Q6_K};
 #define N_KT (sizeof KT / sizeof KT[0])
@@ -203,11 +204,11 @@ static void test_dot(void **state) {
                     ref->quantize_act(x, act, n);
                     QK_ASSERT_OK(qk_dequantize_row(KT[t], w, wf, n));
                     QK_ASSERT_OK(qk_dequantize_row(QK_TYPE_Q8_K, act, af, n));
-                    double abs_sum = 0.0, exact = 0.0, abs_f = 0.0, exact_f = 0.0;
-                    for (int64_t i = 0; i < n; i++) {
-                        abs_sum += fabs((double)wf[i] * af[i]), exact += (double)wf[i] * af[i];
-                        abs_f += fabs((double)wf[i] * x[i]), exact_f += (double)wf[i] * x[i];
-                    }
+                    double exact = 0.0, exact_f = 0.0;
+                    for (int64_t i = 0; i < n; i++)
+                        exact += (double)wf[i] * af[i], exact_f += (double)wf[i] * x[i];
+                    const double abs_sum = kt_dot_magnitude(KT[t], w, af, n);
+                    const double abs_f = kt_dot_magnitude(KT[t], w, x, n);
                     check_dot(ref->vec_dot_act(w, act, n), exact, abs_sum, 1e-6, "reference dot",
                               KT[t], QK_ISA_REF, c, n);
                     check_dot(ref->vec_dot_f32(w, x, n), exact_f, abs_f, 1e-6, "reference f32 dot",

@@ -8,6 +8,7 @@
 #include "qk_test.h"
 
 #include "kernels/kernels_internal.h"
+#include "kernels_test_util.h"
 
 static const qk_type TYPES[] = {QK_TYPE_Q4_0, QK_TYPE_Q4_1,   QK_TYPE_Q5_0, QK_TYPE_Q5_1,
                                 QK_TYPE_Q8_0, QK_TYPE_IQ4_NL, QK_TYPE_Q2_K, QK_TYPE_Q3_K,
@@ -96,18 +97,18 @@ static void test_matmul_all_types(void **state) {
                     }
                     if (dot_path && ops->vec_dot_act) {
                         /* same as the reference kernel within the stated bound */
-                        double qa_abs = 0;
-                        for (int j = 0; j < IN; j++) qa_abs += fabs((double)wf[r * IN + j] * af[j]);
+                        const double qa_abs = kt_dot_magnitude(TYPES[t], w + r * rb, af, IN);
                         const double want = ref->vec_dot_act(w + r * rb, act, IN);
                         if (!(fabs(got - want) <=
                               QK_KERNELS_DOT_REL_TOL * qa_abs + QK_KERNELS_DOT_ABS_TOL * IN))
                             fail_msg("%s row %d out %d: %.9g vs reference %.9g",
                                      qk_type_name(TYPES[t]), i, r, (double)got, want);
                         /* and the f32 product up to the activation's rounding */
-                        if (!(fabs(got - exact) <= err_bound + 1e-5 * abs_sum))
+                        if (!(fabs(got - exact) <= err_bound + 1e-5 * qa_abs + 1e-5 * abs_sum))
                             fail_msg("%s row %d out %d: %.9g vs f32 product %.9g (bound %g)",
                                      qk_type_name(TYPES[t]), i, r, (double)got, exact, err_bound);
-                    } else if (!(fabs(got - exact) <= 1e-5 * abs_sum + 1e-30)) {
+                    } else if (!(fabs(got - exact) <=
+                                 1e-5 * kt_dot_magnitude(TYPES[t], w + r * rb, xi, IN) + 1e-30)) {
                         fail_msg("%s n_rows %d row %d out %d: %.9g vs %.9g", qk_type_name(TYPES[t]),
                                  n_rows, i, r, (double)got, exact);
                     }

@@ -14,6 +14,7 @@
 #include <float.h>
 
 #include "kernels/kernels_internal.h"
+#include "kernels_test_util.h"
 
 static const qk_type Q32[] = {QK_TYPE_Q4_0, QK_TYPE_Q4_1, QK_TYPE_Q5_0,
                               QK_TYPE_Q5_1, QK_TYPE_Q8_0, QK_TYPE_IQ4_NL};
@@ -257,20 +258,20 @@ static void test_act_bit_exact(void **state) {
     free(x), free(want), free(got), free(q8);
 }
 
-/* sum |w_i a_i| and sum w_i a_i in double from dequantized values. */
+/* S (kernels_test_util.h) and sum w_i a_i in double from dequantized values. */
 static void act_sums(qk_type type, const void *w, const void *act, int64_t n, double *abs_sum,
                      double *sum) {
-    float *wf = malloc((size_t)n * sizeof *wf);
+    float *wf = malloc((size_t)n * sizeof *wf), *af = malloc((size_t)n * sizeof *af);
     QK_ASSERT_OK(qk_dequantize_row(type, w, wf, n));
     const unsigned char *qa = act;
-    *abs_sum = *sum = 0.0;
+    *sum = 0.0;
     for (int64_t i = 0; i < n; i++) {
-        const double a =
-            (double)*qk_act32_cd(act, i / 32) * (int8_t)qa[qk_act32_offset(i / 32, (int)(i % 32))];
-        *abs_sum += fabs((double)wf[i] * a);
-        *sum += (double)wf[i] * a;
+        af[i] =
+            *qk_act32_cd(act, i / 32) * (float)(int8_t)qa[qk_act32_offset(i / 32, (int)(i % 32))];
+        *sum += (double)wf[i] * af[i];
     }
-    free(wf);
+    *abs_sum = kt_dot_magnitude(type, w, af, n);
+    free(wf), free(af);
 }
 
 static void check_dot(double got, double want, double abs_sum, double rel, const char *what,
@@ -340,9 +341,9 @@ static void test_dot_f32(void **state) {
                     QK_ASSERT_OK(qk_quantize_row(types[t], wf, w, n, NULL));
                 fill_case(c, x, n, 700 + l);
                 QK_ASSERT_OK(qk_dequantize_row(types[t], w, wf, n));
-                double abs_sum = 0.0, exact = 0.0;
-                for (int64_t i = 0; i < n; i++)
-                    abs_sum += fabs((double)wf[i] * x[i]), exact += (double)wf[i] * x[i];
+                double exact = 0.0;
+                for (int64_t i = 0; i < n; i++) exact += (double)wf[i] * x[i];
+                const double abs_sum = kt_dot_magnitude(types[t], w, x, n);
                 const qk_kernel_ops *ref = variant(types[t], QK_ISA_REF);
                 const double r = ref->vec_dot_f32(w, x, n);
                 check_dot(r, exact, abs_sum, 1e-6, "reference f32 dot", types[t], QK_ISA_REF, c, n);
