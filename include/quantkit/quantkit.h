@@ -20,5 +20,6 @@
 #include "quantkit/calibrate.h"
 #include "quantkit/quantize.h"
 #include "quantkit/algo.h"
+#include "quantkit/checkpoint.h"
 
 #endif /* QUANTKIT_QUANTKIT_H */
