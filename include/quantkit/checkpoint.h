@@ -30,7 +30,8 @@
 **     M.scales   f16 [cols / group_size, rows]
 **     config.json "quantization_config": quant_method "awq", bits,
 **     group_size, zero_point true, version "gemm". No g_idx (no act-order);
-**     cols a multiple of the group size, rows of 8.
+**     cols a multiple of the group size, rows of 8. A symmetric linear is
+**     stored with its zero points (2^(bits-1)); the file says zero_point.
 **
 **   compressed-tensors "pack-quantized" (int, 2..8 bits), per module M:
 **     M.weight_packed      int32 [rows, ceil(cols / (32 / bits))]  codes of

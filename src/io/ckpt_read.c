@@ -123,7 +123,7 @@ qk_status qk_ckpt_map_linear(qk_model_source *s, const char *name, const char *m
     qk_status st = qk_ckpt_layout(&lin->config, rows, cols, spec);
     if (st != QK_OK) return qk_error_prefix("%s: module '%s'", s->path, module);
     size_t nbytes = 0;
-    const char *file_name = NULL;
+    const char *file_name = NULL, *file[CKPT_PARTS] = {NULL};
     for (int p = 0; p < CKPT_PARTS; p++) {
         if (!spec[p].present) continue;
         snprintf(buf, sizeof buf, "%s.%s", module, spec[p].suffix);
@@ -141,8 +141,19 @@ qk_status qk_ckpt_map_linear(qk_model_source *s, const char *name, const char *m
         if ((st = qk_safetensors_set_tensor_info(s->st, (size_t)i, &t)) != QK_OK) return st;
         if ((st = check_part(s, (size_t)i, &t, &spec[p], lin)) != QK_OK) return st;
         lin->parts[p] = t;
+        const qk_safetensors *sf = qk_safetensors_set_tensor_file(s->st, (size_t)i);
+        file[p] = sf ? qk_safetensors_path(sf) : s->path;
         nbytes += t.nbytes;
         if (p == CKPT_WEIGHT) file_name = t.name;
+    }
+    const qk_io_tensor *gi = lin->parts[CKPT_G_IDX].data ? &lin->parts[CKPT_G_IDX] : NULL;
+    const int64_t groups = qk_ckpt_n_groups(&lin->config, cols);
+    for (int64_t c = 0; gi && c < cols; c++) {
+        const int64_t g = qk_ckpt_load_int(gi, (size_t)c);
+        if (g < 0 || g >= groups)
+            return qk_error_set(
+                QK_ERR_CORRUPT, "%s: tensor '%s': element %lld is %lld, outside 0..%lld",
+                file[CKPT_G_IDX], gi->name, (long long)c, (long long)g, (long long)groups - 1);
     }
     if (spec[CKPT_SHAPE].present) {
         const int64_t r = qk_ckpt_load_int(&lin->parts[CKPT_SHAPE], 0);
@@ -150,8 +161,8 @@ qk_status qk_ckpt_map_linear(qk_model_source *s, const char *name, const char *m
         if (r != rows || c != cols)
             return qk_error_set(QK_ERR_SHAPE,
                                 "%s: tensor '%s' says [%lld, %lld], the model needs [%lld, %lld]",
-                                s->path, lin->parts[CKPT_SHAPE].name, (long long)r, (long long)c,
-                                (long long)rows, (long long)cols);
+                                file[CKPT_SHAPE], lin->parts[CKPT_SHAPE].name, (long long)r,
+                                (long long)c, (long long)rows, (long long)cols);
     }
     ck->n_linears++;
     qk_io_tensor view = {.name = file_name, .type = QK_TYPE_F32, .ndim = 2, .nbytes = nbytes};
