@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: bootstrap, build with -Werror, run every test, then
-# the suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# the suite again under AddressSanitizer + UndefinedBehaviorSanitizer, a short
+# libFuzzer run of every fuzz target, and a valgrind memcheck subset.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -26,4 +27,10 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp"
 (cd build-asan && ctest --output-on-failure -j"$jobs" -LE slow)
+
+echo "== fuzz smoke run (libFuzzer + ASan + UBSan, clang; about 60 s)"
+scripts/fuzz-smoke.sh
+
+echo "== valgrind memcheck over a subset of the suite"
+scripts/valgrind.sh build
 echo "== all tests passed"

@@ -298,6 +298,9 @@ static qk_status arena_put(bwork *w, const char *s, size_t n) {
         while (cap < w->alen + n) cap *= 2;
         char *a = realloc(w->arena, cap);
         if (!a) return qk_error_set(QK_ERR_NOMEM, "tokenizer: out of memory (%zu bytes)", cap);
+        /* PCRE2's JIT reads the subject in aligned SIMD chunks, past its end
+        ** (masked off); zeroed bytes keep memcheck from flagging those reads */
+        memset(a + w->acap, 0, cap - w->acap);
         w->arena = a;
         w->acap = cap;
     }

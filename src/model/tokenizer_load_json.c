@@ -16,6 +16,9 @@
 #include "core/error.h"
 #include "model/tokenizer_internal.h"
 
+/* Most ids of a vocabulary that may be absent from it (holes). */
+#define QK_TOK_JSON_MAX_HOLES 65536
+
 static const char *PATTERN_DIGITS = "\\p{N}";
 static const char *PATTERN_DIGIT_RUNS = "\\p{N}+";
 
@@ -265,6 +268,16 @@ qk_status qk_tokenizer_load_json_memory(const char *json, size_t json_len, const
             goto done;
         }
         if (id + 1 > n) n = id + 1;
+    }
+    /* Ids missing from both lists become UNUSED tokens. Real files have few or
+    ** none; a tiny file must not make a table of 2^28 tokens (gigabytes). */
+    size_t n_entries = json_object_size(vocab) + json_array_size(added);
+    if (n > (int64_t)n_entries + QK_TOK_JSON_MAX_HOLES) {
+        st = qk_error_set(QK_ERR_CORRUPT,
+                          "%s: largest id %lld with %zu vocab and added tokens leaves more "
+                          "than %d ids unused",
+                          name, (long long)(n - 1), n_entries, QK_TOK_JSON_MAX_HOLES);
+        goto done;
     }
     texts = calloc((size_t)n + 1, sizeof *texts);
     types = calloc((size_t)n + 1, sizeof *types);

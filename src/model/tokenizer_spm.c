@@ -152,7 +152,9 @@ typedef struct work {
 static qk_status buf_put(work *w, const char *s, size_t n) {
     if (n > (size_t)INT32_MAX - w->len) /* symbols hold int32 offsets */
         return qk_error_set(QK_ERR_OVERFLOW, "tokenizer: the normalized text passes 2 GiB");
-    if (w->len + n > w->cap) {
+    /* allocated on the first call even for n == 0: symbols of empty pieces
+    ** (an empty BOS text) still point into it, never at NULL + 0 */
+    if (w->len + n > w->cap || !w->buf) {
         size_t cap = w->cap ? w->cap : 256;
         while (cap < w->len + n) cap *= 2;
         char *b = realloc(w->buf, cap);

@@ -24,6 +24,12 @@
 
 #include "quantkit/quantkit.h"
 
+/* ---- timing ------------------------------------------------------------
+** Assertions on wall time ("encodes 1 MB in under a second") are skipped
+** when QK_TEST_NO_TIMING is set: scripts/valgrind.sh sets it, memcheck runs
+** code some 20-50 times slower. */
+#define QK_TIMING_CHECKS() (getenv("QK_TEST_NO_TIMING") == NULL)
+
 /* ---- fixtures ----------------------------------------------------------
 ** ../shared/fixtures (QK_FIXTURES_DIR, set by CMake; the environment
 ** variable QK_FIXTURES overrides it). Tests that need fixtures call

@@ -233,7 +233,7 @@ static void test_huge_outlier(void **state) {
         qk_affine_params p;
         QK_ASSERT_OK(qk_observer_compute(obs, &I8_SYM, &p, 1));
         assert_true(isfinite(p.scale) && p.scale >= FLT_EPSILON);
-        assert_true(qk_time_seconds() - t0 < 2.0);
+        if (QK_TIMING_CHECKS()) assert_true(qk_time_seconds() - t0 < 2.0);
         if (kind == QK_OBSERVER_MINMAX) QK_ASSERT_NEAR_REL(p.scale, 1e30 / 127.5, 1e-6);
         if (kind == QK_OBSERVER_ENTROPY || kind == QK_OBSERVER_HIST_MSE) {
             const qk_abs_hist *h = qk_observer_state(obs, 0);

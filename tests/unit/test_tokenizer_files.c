@@ -77,6 +77,41 @@ static void test_llama2c_broken(void **state) {
     qk_tokenizer_free(tok);
 }
 
+/* A BOS piece with empty text (a fuzzer input): its symbol has length 0, and
+** encoding must not form pointers from a buffer not yet allocated. With
+** pieces 4 " " (score -5) and 5 " a" (score 1), "a" is BOS " " "a" -> BOS
+** " a". The merge engine takes a zero-length symbol for one merged away, so
+** the empty BOS stays alone: [1, 5] (llama2.c's loop would also merge
+** "" + " a" into [5]; only an empty BOS text tells the two apart). */
+static void test_llama2c_empty_bos(void **state) {
+    (void)state;
+    static const struct {
+        float score;
+        const char *text;
+    } pieces[] = {{0, "<unk>"}, {0, ""}, {0, "\n</s>\n"}, {0, "a"}, {-5, " "}, {1, " a"}};
+    unsigned char b[128];
+    size_t n = put_i32(b, 8);
+    for (size_t i = 0; i < sizeof pieces / sizeof pieces[0]; i++) {
+        memcpy(b + n, &pieces[i].score, 4);
+        n += 4;
+        n += put_i32(b + n, (int32_t)strlen(pieces[i].text));
+        memcpy(b + n, pieces[i].text, strlen(pieces[i].text));
+        n += strlen(pieces[i].text);
+    }
+    qk_tokenizer *tok = NULL;
+    QK_ASSERT_OK(qk_tokenizer_load_llama2c_memory(b, n, "tok.bin", NULL, &tok));
+    int32_t ids[8];
+    size_t n_ids = 0;
+    QK_ASSERT_OK(qk_tokenizer_encode(tok, "", 0, true, false, ids, 8, &n_ids));
+    assert_int_equal(n_ids, 1);
+    assert_int_equal(ids[0], 1);
+    QK_ASSERT_OK(qk_tokenizer_encode(tok, "a", 1, true, false, ids, 8, &n_ids));
+    assert_int_equal(n_ids, 2);
+    assert_int_equal(ids[0], 1);
+    assert_int_equal(ids[1], 5);
+    qk_tokenizer_free(tok);
+}
+
 /* The real tok512.bin cut short, through the file loader (the message names
 ** the path). Token 0 "<unk>" ends at byte 4 + 8 + 5 = 17; token 1 "\n<s>\n"
 ** has its text at bytes 25..29. */
@@ -222,6 +257,19 @@ static void test_json_broken(void **state) {
         "\"vocab\": {\"a\": 0, \"b\": 0}, \"merges\": []}}";
     expect_error(qk_tokenizer_load_json_memory(j6, strlen(j6), NULL, 0, "t.json", NULL, &tok),
                  QK_ERR_CORRUPT, "t.json", "id 0");
+    /* ids far beyond the entries: at most 65536 holes (a 100-byte file asking
+       for 2^28 tokens once took 20 s and 4.7 GB) */
+    const char *j7 =
+        "{\"pre_tokenizer\": {\"type\": \"ByteLevel\"}, \"model\": {\"type\": \"BPE\", "
+        "\"vocab\": {\"a\": 65537}, \"merges\": []}}";
+    expect_error(qk_tokenizer_load_json_memory(j7, strlen(j7), NULL, 0, "t.json", NULL, &tok),
+                 QK_ERR_CORRUPT, "t.json", "largest id 65537");
+    const char *j8 =
+        "{\"pre_tokenizer\": {\"type\": \"ByteLevel\"}, \"model\": {\"type\": \"BPE\", "
+        "\"vocab\": {\"a\": 65536}, \"merges\": []}}";
+    /* 65536 holes pass that check and fail on the next one */
+    expect_error(qk_tokenizer_load_json_memory(j8, strlen(j8), NULL, 0, "t.json", NULL, &tok),
+                 QK_ERR_CORRUPT, "t.json", "no token for byte 0x00");
     const char *cfg = "{\"add_bos_token\": tru}";
     expect_error(
         qk_tokenizer_load_json_memory(j6, strlen(j6), cfg, strlen(cfg), "t.json", NULL, &tok),
@@ -232,7 +280,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llama2c_broken),  cmocka_unit_test(test_llama2c_truncated_file),
         cmocka_unit_test(test_protobuf_broken), cmocka_unit_test(test_protobuf_truncated_file),
-        cmocka_unit_test(test_json_broken),
+        cmocka_unit_test(test_json_broken),     cmocka_unit_test(test_llama2c_empty_bos),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
