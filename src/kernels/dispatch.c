@@ -19,10 +19,12 @@ static void build_tables(void) {
     memcpy(tables[QK_ISA_AVX2], tables[QK_ISA_REF], sizeof tables[QK_ISA_REF]);
     qk_kernels_fill_avx2(tables[QK_ISA_AVX2]);
     qk_kernels_fill_avx2_dot32(tables[QK_ISA_AVX2]);
+    qk_kernels_fill_avx2_kquant(tables[QK_ISA_AVX2]);
     memcpy(tables[QK_ISA_AVX512], tables[QK_ISA_AVX2], sizeof tables[QK_ISA_AVX2]);
     qk_kernels_fill_avx512(tables[QK_ISA_AVX512]);
     qk_kernels_fill_avx512_dot32(tables[QK_ISA_AVX512]);
     qk_kernels_fill_avx512_k(tables[QK_ISA_AVX512]);
+    qk_kernels_fill_avx512_kquant(tables[QK_ISA_AVX512]);
     for (int isa = QK_ISA_AVX2; isa <= QK_ISA_AVX512; isa++)
         for (int t = 0; t < QK_TYPE_COUNT; t++)
             if (tables[isa][t].dequantize_row) tables[isa][t].isa = (qk_isa)isa;
