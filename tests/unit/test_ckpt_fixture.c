@@ -10,7 +10,7 @@
 **     right without relying on the reader;
 **   - perplexity of the checkpoint equals that of the model holding the
 **     dequantized weights in f32 (1e-6 relative; in fact identical).
-** labels: slow fixtures
+** labels: fixtures
 */
 #include "ckpt_test_util.h"
 
