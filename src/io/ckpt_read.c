@@ -3,9 +3,10 @@
 ** linear module's stored parts, checking their dtypes and shapes against
 ** the config and the model's dimensions, and dequantizing on read.
 */
-#include <stdio.h>  /* snprintf */
-#include <stdlib.h> /* calloc, free, realloc */
-#include <string.h> /* strlen */
+#include <stdio.h>    /* snprintf */
+#include <stdlib.h>   /* calloc, free, realloc */
+#include <string.h>   /* strlen */
+#include <sys/stat.h> /* stat */
 
 #include "core/error.h"
 #include "io/ckpt.h"
@@ -19,10 +20,31 @@ qk_status qk_ckpt_source_open(qk_model_source *s, const char *folder, qk_ms_ckpt
     if (!root)
         return qk_error_set(QK_ERR_CORRUPT, "%s: line %d, column %d: %s", path, err.line,
                             err.column, err.text);
-    const json_t *qc = json_object_get(root, "quantization_config");
+    json_t *qc = json_object_get(root, "quantization_config");
     if (!qc || json_is_null(qc)) {
+        /* older files: AutoGPTQ's quantize_config.json or AutoAWQ's
+        ** quant_config.json beside a config.json without quantization_config */
+        static const char *const SIDE[2][2] = {{"quantize_config.json", "gptq"},
+                                               {"quant_config.json", "awq"}};
         json_decref(root);
-        return QK_OK;
+        root = NULL;
+        for (int i = 0; i < 2 && !root; i++) {
+            snprintf(path, sizeof path, "%s/%s", folder, SIDE[i][0]);
+            struct stat sb;
+            if (stat(path, &sb) != 0) continue;
+            root = json_load_file(path, 0, &err);
+            if (!root)
+                return qk_error_set(QK_ERR_CORRUPT, "%s: line %d, column %d: %s", path, err.line,
+                                    err.column, err.text);
+            if (!json_is_object(root)) {
+                json_decref(root);
+                return qk_error_set(QK_ERR_CONFIG, "%s: not a JSON object", path);
+            }
+            if (root && !json_object_get(root, "quant_method"))
+                json_object_set_new(root, "quant_method", json_string(SIDE[i][1]));
+        }
+        if (!root) return QK_OK; /* not a quantized checkpoint */
+        qc = root;
     }
     qk_ms_ckpt *ck = calloc(1, sizeof *ck);
     if (!ck) {
