@@ -144,6 +144,17 @@ qk_status qk_ckpt_map_linear(qk_model_source *s, const char *name, const char *m
     ckpt_part_spec spec[CKPT_PARTS];
     qk_status st = qk_ckpt_layout(&lin->config, rows, cols, spec);
     if (st != QK_OK) return qk_error_prefix("%s: module '%s'", s->path, module);
+    /* compressed-tensors: a weight_g_idx is used whenever present, also when
+    ** the config does not say actorder "group" */
+    const bool ct = lin->config.format == QK_CHECKPOINT_COMPRESSED_TENSORS;
+    const bool g_idx_required = ct && spec[CKPT_G_IDX].present;
+    if (ct && !spec[CKPT_G_IDX].present) {
+        spec[CKPT_G_IDX] = (ckpt_part_spec){.present = true,
+                                            .suffix = "weight_g_idx",
+                                            .type = QK_TYPE_I32,
+                                            .ndim = 1,
+                                            .shape = {cols, 0}};
+    }
     size_t nbytes = 0;
     const char *file_name = NULL, *file[CKPT_PARTS] = {NULL};
     for (int p = 0; p < CKPT_PARTS; p++) {
@@ -152,7 +163,7 @@ qk_status qk_ckpt_map_linear(qk_model_source *s, const char *name, const char *m
         i = qk_safetensors_set_find_tensor(s->st, buf);
         if (i < 0) {
             /* GPTQ-for-LLaMa era files have no g_idx: groups are sequential */
-            if (p == CKPT_G_IDX && lin->config.format != QK_CHECKPOINT_COMPRESSED_TENSORS) continue;
+            if (p == CKPT_G_IDX && !g_idx_required) continue;
             return qk_error_set(QK_ERR_NOT_FOUND,
                                 "%s: no tensor '%s' (module '%s' is a %d-bit %s linear of %lld x "
                                 "%lld)",

@@ -171,7 +171,7 @@ static void test_writer_refuses(void **state) {
 
 /* ---- broken checkpoints --------------------------------------------------- */
 
-static char good_gptq[4096], good_ct[4096], good_awq[4096];
+static char good_gptq[4096], good_ct[4096], good_awq[4096], good_ct_act[4096];
 
 static void copy_file(const char *from_dir, const char *to_dir, const char *name) {
     char a[4200], b[4200];
@@ -241,6 +241,9 @@ static int setup(void **state) {
     c.group_size = 32;
     snprintf(good_ct, sizeof good_ct, "%s", qk_test_tmp_path("good-ct"));
     write_ckpt(src, &c, good_ct);
+    c.desc_act = true;
+    snprintf(good_ct_act, sizeof good_ct_act, "%s", qk_test_tmp_path("good-ct-act"));
+    write_ckpt(src, &c, good_ct_act);
     qk_checkpoint_config_init(&c, QK_CHECKPOINT_AWQ);
     c.group_size = 32;
     snprintf(good_awq, sizeof good_awq, "%s", qk_test_tmp_path("good-awq"));
@@ -425,6 +428,7 @@ static const char *legacy_copy(const char *from, const char *name, const char *s
 /* Older AutoGPTQ / AutoAWQ folders keep the settings beside config.json. */
 static void test_legacy_config_files(void **state) {
     (void)state;
+    char path[4200];
     /* AutoGPTQ: quantize_config.json without quant_method or checkpoint_format (v1) */
     json_t *q = json_pack("{s:i, s:i, s:f, s:b, s:b, s:b}", "bits", 4, "group_size", 32,
                           "damp_percent", 0.01, "desc_act", 1, "sym", 0, "true_sequential", 1);
@@ -435,9 +439,17 @@ static void test_legacy_config_files(void **state) {
                   "version", "GEMM");
     d = legacy_copy(good_awq, "legacy-awq", "quant_config.json", q);
     assert_same_checkpoint(d, good_awq);
+    /* compressed-tensors: weight_g_idx is used even when actorder is not "group"... */
+    d = copy_ckpt(good_ct_act, "ct-gidx-noactorder");
+    edit_config(d, "\"actorder\": \"group\"", "\"actorder\": null");
+    assert_same_checkpoint(d, good_ct_act);
+    /* ...and required when it is */
+    d = copy_ckpt(good_ct_act, "ct-act-no-gidx");
+    snprintf(path, sizeof path, "%s/model.safetensors", d);
+    ckt_rewrite(path, "model.layers.1.self_attn.o_proj.weight_g_idx", NULL);
+    expect_open_fails(d, QK_ERR_NOT_FOUND, "model.layers.1.self_attn.o_proj.weight_g_idx", NULL);
     /* a malformed side file is an error, not a plain model */
     d = legacy_copy(good_gptq, "legacy-broken", NULL, NULL);
-    char path[4200];
     snprintf(path, sizeof path, "%s/quantize_config.json", d);
     assert_int_equal(qk_test_write_file(path, "{\"bits\": 4,", 12), 0);
     expect_open_fails(d, QK_ERR_CORRUPT, "quantize_config.json", NULL);
