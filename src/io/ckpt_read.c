@@ -203,28 +203,38 @@ qk_status qk_ckpt_read_entry(const qk_model_source *s, const ms_entry *e, qk_typ
                             e->name, tt->name, need, dst_bytes);
     qk_quantized_linear q;
     if ((st = decode_entry(s, e, &q)) != QK_OK) return st;
-    float *tmp = type == QK_TYPE_F32 ? NULL : malloc((size_t)cols * sizeof *tmp);
-    if (type != QK_TYPE_F32 && !tmp) {
+    float *f = type == QK_TYPE_F32 ? dst : malloc((size_t)(rows * cols) * sizeof *f);
+    if (!f) {
         qk_quantized_linear_free(&q);
         return qk_error_set(QK_ERR_NOMEM, "%s: tensor '%s': out of memory", s->path, e->name);
     }
-    for (int64_t r = 0; r < rows && st == QK_OK; r++) {
+    /* the product of qk_quantized_linear_dequantize, for bit-identical
+    ** results; rows are independent: split over threads */
+#pragma omp parallel for schedule(static) if (rows * cols >= QK_CKPT_PARALLEL_MIN)
+    for (int64_t r = 0; r < rows; r++) {
         const int64_t sr = qk_ms_source_row(r, rows, e->permute_heads);
-        float *out = tmp ? tmp : (float *)dst + r * cols;
+        float *out = f + r * cols;
         const uint8_t *code = q.codes + sr * cols;
-        /* the formula of qk_quantized_linear_dequantize, for bit-identical results */
-        for (int64_t c = 0; c < cols; c++) {
-            const size_t k = (size_t)(qk_quantized_linear_group(&q, c) * rows + sr);
-            out[c] = (float)((int32_t)code[c] - q.zeros[k]) * q.scales[k];
+        if (q.g_idx) {
+            for (int64_t c = 0; c < cols; c++) {
+                const size_t k = (size_t)(q.g_idx[c] * rows + sr);
+                out[c] = (float)((int32_t)code[c] - q.zeros[k]) * q.scales[k];
+            }
+            continue;
         }
-        if (tmp) {
-            st = qk_convert(QK_TYPE_F32, tmp, type, (unsigned char *)dst + (size_t)r * row_bytes,
-                            (size_t)cols);
-            if (st != QK_OK)
-                qk_error_prefix("%s: tensor '%s' row %lld", s->path, e->name, (long long)r);
+        for (int64_t g = 0; g < q.n_groups; g++) {
+            const int32_t z = q.zeros[g * rows + sr];
+            const float scale = q.scales[g * rows + sr];
+            const int64_t end = (g + 1) * q.group_size < cols ? (g + 1) * q.group_size : cols;
+            for (int64_t c = g * q.group_size; c < end; c++)
+                out[c] = (float)((int32_t)code[c] - z) * scale;
         }
     }
-    free(tmp);
+    if (f != dst) {
+        st = qk_convert(QK_TYPE_F32, f, type, dst, (size_t)(rows * cols));
+        if (st != QK_OK) qk_error_prefix("%s: tensor '%s'", s->path, e->name);
+        free(f);
+    }
     qk_quantized_linear_free(&q);
     return st;
 }
