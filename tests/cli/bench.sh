@@ -21,13 +21,14 @@ done
 echo "  ok   one JSON object, runs at 1 and 2 threads with read/triad bandwidth"
 
 types="f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q2_k q3_k q4_k q5_k q6_k"
-want=$(for t in $types; do for op in quantize dequantize matvec; do for s in cache dram; do
-  echo "$t/$op/$s"; done; done; echo "$t/matmul/cache"; done | sort | tr '\n' ' ')
+want=$( (for t in $types; do for op in quantize dequantize matvec; do for s in cache dram; do
+  echo "$t/$op/$s"; done; done; echo "$t/matmul/cache"; done; echo int4_g128/quantize/cache; echo int4_g128/quantize/dram) \
+  | sort | tr '\n' ' ')
 for r in 0 1; do
   got=$(jq -r ".runs[$r].kernels[] | \"\(.type)/\(.op)/\(.size)\"" "$QK_TMP/b.json" | sort | tr '\n' ' ')
   [ "$got" = "$want" ] || { echo "FAIL: run $r kernels: $got"; exit 1; }
 done
-echo "  ok   every type has quantize/dequantize/matvec (cache, dram) and matmul figures"
+echo "  ok   every type has quantize/dequantize/matvec (cache, dram) and matmul figures, int4_g128 quantize"
 
 # each figure: weight_gbs = weight_bytes / seconds, elements_per_s = rows * cols
 # (times activation rows for matmul) / seconds, weight_bytes = the type's row
@@ -38,7 +39,7 @@ jq -e '[.runs[].kernels[] | (.weight_bytes / .seconds * 1e-9) as $g
 jq -e '[.runs[].kernels[] | (.rows * .cols * (.activation_rows // 1) / .seconds) as $e
         | ((.elements_per_s - $e) | fabs) <= 1e-6 * $e] | all' "$QK_TMP/b.json" >/dev/null \
   || { echo "FAIL: elements_per_s inconsistent"; exit 1; }
-for tb in q4_0:4.5 q8_0:8.5 q4_k:4.5 q6_k:6.5625 q2_k:2.625 f16:16; do
+for tb in q4_0:4.5 q8_0:8.5 q4_k:4.5 q6_k:6.5625 q2_k:2.625 f16:16 int4_g128:4.15625; do
   t=${tb%%:*}; b=${tb##*:}
   jq -e --arg t "$t" --argjson b "$b" '[.runs[].kernels[] | select(.type == $t)
         | .weight_bytes * 8 == .rows * .cols * $b] | all' "$QK_TMP/b.json" >/dev/null \

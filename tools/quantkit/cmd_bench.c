@@ -13,6 +13,8 @@
 **     sizes and the DRAM-sized 4096 x 14336 matrix (the cache is flushed
 **     before every timed DRAM repetition); matvec as a ratio of the read
 **     bandwidth; the K quantizers' RMSE next to the reference search's;
+**     affine int4 per-group quantization ("int4_g128": asymmetric, groups
+**     of 128 along rows, f16 scales);
 **   end to end (--model DIR): quantize DIR to q4_k_m (seconds), then the
 **     prompt (one batch of 128 tokens) and decode (64 single tokens)
 **     tokens/s of the result.
@@ -311,6 +313,57 @@ static qk_status bench_type(bench_state *s, qk_type type, int threads, json_t *l
     return mm.st;
 }
 
+/* Affine int4 per-group quantization (asymmetric, groups of 128, f16
+** scales): "int4_g128" quantize figures; weight bytes are its storage. */
+typedef struct affine_ctx {
+    qk_affine_scheme scheme;
+    const float *x;
+    int64_t rows, cols;
+    void *codes;
+    float *scales;
+    int32_t *zps;
+    qk_status st;
+} affine_ctx;
+
+static void run_affine(void *p) {
+    affine_ctx *c = p;
+    qk_status st = qk_kernels_affine_quantize_rows(&c->scheme, c->x, c->rows, c->cols, c->codes,
+                                                   c->scales, c->zps);
+    if (st != QK_OK) c->st = st;
+}
+
+static qk_status bench_affine(bench_state *s, int threads, json_t *list) {
+    const bench_sizes *z = s->sz;
+    qk_affine_scheme sch = qk_affine_scheme_default(4, false);
+    sch.granularity = QK_GRAN_GROUP;
+    sch.group_size = 128;
+    sch.scale_type = QK_TYPE_F16;
+    const int64_t groups = z->big_rows * ((z->big_cols + 127) / 128);
+    float *scales = malloc((size_t)groups * sizeof *scales);
+    int32_t *zps = malloc((size_t)groups * sizeof *zps);
+    if (!scales || !zps) {
+        free(scales), free(zps);
+        return QK_ERR_NOMEM;
+    }
+    qk_status st = QK_OK;
+    for (int k = 0; k < 2 && st == QK_OK; k++) {
+        const bool dram = k == 1;
+        affine_ctx c = {sch,     s->big_x, dram ? z->big_rows : z->small_rows,
+                        dram ? z->big_cols : z->small_cols, s->big_q, scales, zps, QK_OK};
+        uint64_t bits = 0;
+        const int64_t shape[2] = {c.rows, c.cols};
+        st = qk_affine_storage_bits(&sch, 2, shape, &bits);
+        if (st != QK_OK) break;
+        const double t = time_best(run_affine, &c, z->budget, dram ? s->flush : NULL,
+                                   dram ? z->flush_bytes : 0);
+        add_figure(list, "int4_g128", "quantize", dram ? "dram" : "cache", c.rows, c.cols, t,
+                   (double)bits / 8.0, (double)c.rows * (double)c.cols, threads, 0);
+        st = c.st;
+    }
+    free(scales), free(zps);
+    return st;
+}
+
 /* Memory figures and every type at `threads` threads into run. */
 static qk_status bench_threads(bench_state *s, int threads, json_t *run, bool print) {
     const bench_sizes *z = s->sz;
@@ -343,9 +396,10 @@ static qk_status bench_threads(bench_state *s, int threads, json_t *run, bool pr
                s->read_gbs[1], s->read_gbs[0], s->triad_gbs[1], s->triad_gbs[0]);
     json_t *list = json_array();
     json_object_set_new(run, "kernels", list);
-    for (size_t i = 0; i < N_BENCH_TYPES; i++) {
+    for (size_t i = 0; i <= N_BENCH_TYPES; i++) {
         const size_t first = json_array_size(list);
-        qk_status st = bench_type(s, BENCH_TYPES[i], threads, list);
+        qk_status st = i < N_BENCH_TYPES ? bench_type(s, BENCH_TYPES[i], threads, list)
+                                         : bench_affine(s, threads, list);
         if (st != QK_OK) return st;
         for (size_t j = first; print && j < json_array_size(list); j++) {
             json_t *o = json_array_get(list, j);
