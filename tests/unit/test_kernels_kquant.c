@@ -162,7 +162,7 @@ static void test_checked_rows(void **state) {
         QK_ASSERT_OK(qk_type_row_bytes(KT[t], C, &rb));
         const qk_kernel_ops *ref = qk_kernels_get(KT[t], QK_ISA_REF);
         for (int r = 0; r < R; r++) ref->quantize_row(x + r * C, a + r * rb, C);
-        for (int th = 1; th <= 3; th++) {
+        for (int th = 1; th <= 4; th++) {
             qk_threads_set(th);
             QK_ASSERT_OK(qk_kernels_quantize_rows(KT[t], x, b, R, C, NULL, QK_KQUANT_FAST));
             assert_memory_equal(a, b, R * rb);
