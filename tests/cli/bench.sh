@@ -58,6 +58,14 @@ n=$(jq '[.runs[].kernels[] | select(.op == "quantize" and .size == "cache" and (
 [ "$n" = 10 ] || { echo "FAIL: K-format RMSE figures ($n of 10)"; exit 1; }
 echo "  ok   K quantizers report RMSE next to the reference search's"
 
+# the acceptance summary repeats the figures it is read from
+jq -e '[range(0; 2) as $r | .runs[$r] as $run | .acceptance[$r] as $a
+        | ($run.kernels[] | select(.type == "q4_k" and .op == "matvec" and .size == "dram") | .read_ratio) == $a.matvec_q4_k_read_ratio
+        and ($run.kernels[] | select(.type == "q8_0" and .op == "quantize" and .size == "dram") | .input_gbs_per_thread) == $a.quantize_q8_0_input_gbs_per_thread
+        and $a.threads == $run.threads] | all' "$QK_TMP/b.json" >/dev/null \
+  || { echo "FAIL: acceptance summary"; exit 1; }
+echo "  ok   acceptance summary matches the figures"
+
 set +e
 "$QK" bench --seconds -1 > /dev/null 2>"$QK_TMP/err"; rc=$?
 set -e

@@ -495,6 +495,66 @@ static int bench_e2e(const char *model_dir, json_t *out, bool print) {
 }
 
 /* ------------------------------------------------------------------------
+** The issue's acceptance figures, read back from the runs: per thread
+** count, matvec of the DRAM matrix as a fraction of the read bandwidth
+** (q4_0, q4_k, q8_0), quantization input GB/s per thread of the DRAM
+** matrix (q4_0, q8_0: bar 8; q2_k, q4_k, q6_k: bar 1) and the K formats'
+** RMSE ratio to the search (bar 1).
+*/
+static json_t *find_figure(json_t *run, const char *type, const char *op, const char *size) {
+    json_t *list = json_object_get(run, "kernels");
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        json_t *o = json_array_get(list, i);
+        if (strcmp(json_string_value(json_object_get(o, "type")), type) == 0 &&
+            strcmp(json_string_value(json_object_get(o, "op")), op) == 0 &&
+            strcmp(json_string_value(json_object_get(o, "size")), size) == 0)
+            return o;
+    }
+    return NULL;
+}
+
+static double num(json_t *o, const char *key) {
+    return o ? json_number_value(json_object_get(o, key)) : 0.0;
+}
+
+static json_t *acceptance(json_t *runs, bool print) {
+    json_t *acc = json_array();
+    for (size_t r = 0; r < json_array_size(runs); r++) {
+        json_t *run = json_array_get(runs, r);
+        json_t *a = json_object();
+        const int threads = (int)json_integer_value(json_object_get(run, "threads"));
+        json_object_set_new(a, "threads", json_integer(threads));
+        if (print) printf("acceptance at %d thread%s:", threads, threads == 1 ? "" : "s");
+        static const char *mv[] = {"q4_0", "q4_k", "q8_0"};
+        for (int i = 0; i < 3; i++) {
+            char key[64];
+            const double v = num(find_figure(run, mv[i], "matvec", "dram"), "read_ratio");
+            snprintf(key, sizeof key, "matvec_%s_read_ratio", mv[i]);
+            json_object_set_new(a, key, json_real(v));
+            if (print) printf(" matvec %s %.0f%% of read;", mv[i], 100.0 * v);
+        }
+        static const char *qt[] = {"q4_0", "q8_0", "q2_k", "q4_k", "q6_k"};
+        for (int i = 0; i < 5; i++) {
+            char key[64];
+            json_t *f = find_figure(run, qt[i], "quantize", "dram");
+            snprintf(key, sizeof key, "quantize_%s_input_gbs_per_thread", qt[i]);
+            json_object_set_new(a, key, json_real(num(f, "input_gbs_per_thread")));
+            if (print) printf(" quantize %s %.2f GB/s/thread;", qt[i], num(f, "input_gbs_per_thread"));
+            if (i >= 2) {
+                json_t *c = find_figure(run, qt[i], "quantize", "cache");
+                const double ratio = num(c, "rmse") / num(c, "rmse_search");
+                snprintf(key, sizeof key, "quantize_%s_rmse_ratio_to_search", qt[i]);
+                json_object_set_new(a, key, json_real(ratio));
+                if (print) printf(" rmse/search %.4f;", ratio);
+            }
+        }
+        if (print) printf("\n");
+        json_array_append_new(acc, a);
+    }
+    return acc;
+}
+
+/* ------------------------------------------------------------------------
 ** Command
 */
 static bool alloc_state(bench_state *s, const bench_sizes *z) {
@@ -591,6 +651,7 @@ int cmd_bench(int argc, char **argv) {
     }
     qk_threads_set(max_threads);
     free_state(&s);
+    if (rc == 0) json_object_set_new(root, "acceptance", acceptance(runs, print));
     if (rc == 0 && model_dir) {
         json_t *e2e = json_object();
         json_object_set_new(root, "e2e", e2e);
