@@ -12,6 +12,11 @@
 #include "io/model_source.h"
 #include "quantkit/checkpoint.h"
 
+/* Linears of at least this many weights are packed, unpacked and
+** dequantized with OpenMP threads (rows split statically; exact integer
+** work, so the result does not depend on the thread count). */
+#define QK_CKPT_PARALLEL_MIN (1 << 18)
+
 /* The parts of one linear, by role. */
 enum { CKPT_WEIGHT = 0, CKPT_ZEROS, CKPT_SCALES, CKPT_G_IDX, CKPT_SHAPE, CKPT_PARTS };
 

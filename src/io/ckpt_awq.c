@@ -20,8 +20,11 @@ qk_status qk_ckpt_awq_encode(const qk_checkpoint_config *c, const qk_quantized_l
                              unsigned char *const bufs[CKPT_PARTS]) {
     (void)c;
     const int64_t rows = q->rows, cols = q->cols, groups = q->n_groups, words = rows / 8;
-    for (int64_t col = 0; col < cols; col++)
-        for (int64_t j = 0; j < words; j++) {
+    /* eight rows at a time (read along their columns); blocks of rows write
+    ** disjoint words: split over threads */
+#pragma omp parallel for schedule(static) if (rows * cols >= QK_CKPT_PARALLEL_MIN)
+    for (int64_t j = 0; j < words; j++)
+        for (int64_t col = 0; col < cols; col++) {
             uint32_t w = 0;
             for (int i = 0; i < 8; i++)
                 w |= (uint32_t)q->codes[(8 * j + AWQ_ORDER[i]) * cols + col] << (4 * i);
@@ -42,8 +45,9 @@ qk_status qk_ckpt_awq_decode_codes(const qk_checkpoint_config *c,
                                    qk_quantized_linear *q) {
     (void)c;
     const int64_t rows = q->rows, cols = q->cols, groups = q->n_groups, words = rows / 8;
-    for (int64_t col = 0; col < cols; col++)
-        for (int64_t j = 0; j < words; j++) {
+#pragma omp parallel for schedule(static) if (rows * cols >= QK_CKPT_PARALLEL_MIN)
+    for (int64_t j = 0; j < words; j++)
+        for (int64_t col = 0; col < cols; col++) {
             const uint32_t w = qk_ckpt_word(parts[CKPT_WEIGHT], (size_t)(col * words + j));
             for (int k = 0; k < 8; k++)
                 q->codes[(8 * j + k) * cols + col] = (uint8_t)((w >> (4 * AWQ_REVERSE[k])) & 15u);

@@ -22,6 +22,7 @@ qk_status qk_ckpt_ct_encode(const qk_checkpoint_config *c, const qk_quantized_li
     const int64_t rows = q->rows, cols = q->cols, groups = q->n_groups;
     const int bits = q->bits, per = 32 / bits;
     const int64_t wcols = (cols + per - 1) / per;
+#pragma omp parallel for schedule(static) if (rows * cols >= QK_CKPT_PARALLEL_MIN)
     for (int64_t r = 0; r < rows; r++)
         for (int64_t j = 0; j < wcols; j++) {
             uint32_t w = 0;
@@ -49,6 +50,7 @@ qk_status qk_ckpt_ct_decode_codes(const qk_checkpoint_config *c,
     const int bits = q->bits, per = 32 / bits;
     const uint32_t mask = (1u << bits) - 1;
     const int64_t wcols = (cols + per - 1) / per;
+#pragma omp parallel for schedule(static) if (rows * cols >= QK_CKPT_PARALLEL_MIN)
     for (int64_t r = 0; r < rows; r++)
         for (int64_t col = 0; col < cols; col++) {
             const uint32_t w = qk_ckpt_word(parts[CKPT_WEIGHT], (size_t)(r * wcols + col / per));

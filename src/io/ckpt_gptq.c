@@ -47,7 +47,9 @@ qk_status qk_ckpt_gptq_encode(const qk_checkpoint_config *c, const qk_quantized_
     uint32_t *qzeros = (uint32_t *)(void *)bufs[CKPT_ZEROS];
     memset(qweight, 0, (size_t)(cols / 32 * bits * rows) * 4);
     memset(qzeros, 0, (size_t)(groups * (rows / 32 * bits)) * 4);
-    /* qweight [cols * bits / 32, rows]: column r of qweight is row r's stream */
+    /* qweight [cols * bits / 32, rows]: column r of qweight is row r's stream
+    ** (rows write disjoint words: split over threads) */
+#pragma omp parallel for schedule(static) if (rows * cols >= QK_CKPT_PARALLEL_MIN)
     for (int64_t r = 0; r < rows; r++) {
         const uint8_t *code = q->codes + r * cols;
         for (int64_t col = 0; col < cols; col++)
@@ -70,6 +72,7 @@ qk_status qk_ckpt_gptq_decode_codes(const qk_checkpoint_config *c,
     const int bits = q->bits;
     const qk_io_tensor *qweight = parts[CKPT_WEIGHT], *qzeros = parts[CKPT_ZEROS];
     /* stream of row r: words qweight[k][r], k = 0 .. cols*bits/32 - 1 */
+#pragma omp parallel for schedule(static) if (rows * cols >= QK_CKPT_PARALLEL_MIN)
     for (int64_t r = 0; r < rows; r++) {
         uint8_t *code = q->codes + r * cols;
         for (int64_t col = 0; col < cols; col++)

@@ -3,9 +3,10 @@
 ** linear module's stored parts, checking their dtypes and shapes against
 ** the config and the model's dimensions, and dequantizing on read.
 */
-#include <stdio.h>  /* snprintf */
-#include <stdlib.h> /* calloc, free, realloc */
-#include <string.h> /* strlen */
+#include <stdio.h>    /* snprintf */
+#include <stdlib.h>   /* calloc, free, realloc */
+#include <string.h>   /* strlen */
+#include <sys/stat.h> /* stat */
 
 #include "core/error.h"
 #include "io/ckpt.h"
@@ -19,10 +20,31 @@ qk_status qk_ckpt_source_open(qk_model_source *s, const char *folder, qk_ms_ckpt
     if (!root)
         return qk_error_set(QK_ERR_CORRUPT, "%s: line %d, column %d: %s", path, err.line,
                             err.column, err.text);
-    const json_t *qc = json_object_get(root, "quantization_config");
+    json_t *qc = json_object_get(root, "quantization_config");
     if (!qc || json_is_null(qc)) {
+        /* older files: AutoGPTQ's quantize_config.json or AutoAWQ's
+        ** quant_config.json beside a config.json without quantization_config */
+        static const char *const SIDE[2][2] = {{"quantize_config.json", "gptq"},
+                                               {"quant_config.json", "awq"}};
         json_decref(root);
-        return QK_OK;
+        root = NULL;
+        for (int i = 0; i < 2 && !root; i++) {
+            snprintf(path, sizeof path, "%s/%s", folder, SIDE[i][0]);
+            struct stat sb;
+            if (stat(path, &sb) != 0) continue;
+            root = json_load_file(path, 0, &err);
+            if (!root)
+                return qk_error_set(QK_ERR_CORRUPT, "%s: line %d, column %d: %s", path, err.line,
+                                    err.column, err.text);
+            if (!json_is_object(root)) {
+                json_decref(root);
+                return qk_error_set(QK_ERR_CONFIG, "%s: not a JSON object", path);
+            }
+            if (root && !json_object_get(root, "quant_method"))
+                json_object_set_new(root, "quant_method", json_string(SIDE[i][1]));
+        }
+        if (!root) return QK_OK; /* not a quantized checkpoint */
+        qc = root;
     }
     qk_ms_ckpt *ck = calloc(1, sizeof *ck);
     if (!ck) {
@@ -122,6 +144,17 @@ qk_status qk_ckpt_map_linear(qk_model_source *s, const char *name, const char *m
     ckpt_part_spec spec[CKPT_PARTS];
     qk_status st = qk_ckpt_layout(&lin->config, rows, cols, spec);
     if (st != QK_OK) return qk_error_prefix("%s: module '%s'", s->path, module);
+    /* compressed-tensors: a weight_g_idx is used whenever present, also when
+    ** the config does not say actorder "group" */
+    const bool ct = lin->config.format == QK_CHECKPOINT_COMPRESSED_TENSORS;
+    const bool g_idx_required = ct && spec[CKPT_G_IDX].present;
+    if (ct && !spec[CKPT_G_IDX].present) {
+        spec[CKPT_G_IDX] = (ckpt_part_spec){.present = true,
+                                            .suffix = "weight_g_idx",
+                                            .type = QK_TYPE_I32,
+                                            .ndim = 1,
+                                            .shape = {cols, 0}};
+    }
     size_t nbytes = 0;
     const char *file_name = NULL, *file[CKPT_PARTS] = {NULL};
     for (int p = 0; p < CKPT_PARTS; p++) {
@@ -130,7 +163,7 @@ qk_status qk_ckpt_map_linear(qk_model_source *s, const char *name, const char *m
         i = qk_safetensors_set_find_tensor(s->st, buf);
         if (i < 0) {
             /* GPTQ-for-LLaMa era files have no g_idx: groups are sequential */
-            if (p == CKPT_G_IDX && lin->config.format != QK_CHECKPOINT_COMPRESSED_TENSORS) continue;
+            if (p == CKPT_G_IDX && !g_idx_required) continue;
             return qk_error_set(QK_ERR_NOT_FOUND,
                                 "%s: no tensor '%s' (module '%s' is a %d-bit %s linear of %lld x "
                                 "%lld)",
@@ -203,28 +236,38 @@ qk_status qk_ckpt_read_entry(const qk_model_source *s, const ms_entry *e, qk_typ
                             e->name, tt->name, need, dst_bytes);
     qk_quantized_linear q;
     if ((st = decode_entry(s, e, &q)) != QK_OK) return st;
-    float *tmp = type == QK_TYPE_F32 ? NULL : malloc((size_t)cols * sizeof *tmp);
-    if (type != QK_TYPE_F32 && !tmp) {
+    float *f = type == QK_TYPE_F32 ? dst : malloc((size_t)(rows * cols) * sizeof *f);
+    if (!f) {
         qk_quantized_linear_free(&q);
         return qk_error_set(QK_ERR_NOMEM, "%s: tensor '%s': out of memory", s->path, e->name);
     }
-    for (int64_t r = 0; r < rows && st == QK_OK; r++) {
+    /* the product of qk_quantized_linear_dequantize, for bit-identical
+    ** results; rows are independent: split over threads */
+#pragma omp parallel for schedule(static) if (rows * cols >= QK_CKPT_PARALLEL_MIN)
+    for (int64_t r = 0; r < rows; r++) {
         const int64_t sr = qk_ms_source_row(r, rows, e->permute_heads);
-        float *out = tmp ? tmp : (float *)dst + r * cols;
+        float *out = f + r * cols;
         const uint8_t *code = q.codes + sr * cols;
-        /* the formula of qk_quantized_linear_dequantize, for bit-identical results */
-        for (int64_t c = 0; c < cols; c++) {
-            const size_t k = (size_t)(qk_quantized_linear_group(&q, c) * rows + sr);
-            out[c] = (float)((int32_t)code[c] - q.zeros[k]) * q.scales[k];
+        if (q.g_idx) {
+            for (int64_t c = 0; c < cols; c++) {
+                const size_t k = (size_t)(q.g_idx[c] * rows + sr);
+                out[c] = (float)((int32_t)code[c] - q.zeros[k]) * q.scales[k];
+            }
+            continue;
         }
-        if (tmp) {
-            st = qk_convert(QK_TYPE_F32, tmp, type, (unsigned char *)dst + (size_t)r * row_bytes,
-                            (size_t)cols);
-            if (st != QK_OK)
-                qk_error_prefix("%s: tensor '%s' row %lld", s->path, e->name, (long long)r);
+        for (int64_t g = 0; g < q.n_groups; g++) {
+            const int32_t z = q.zeros[g * rows + sr];
+            const float scale = q.scales[g * rows + sr];
+            const int64_t end = (g + 1) * q.group_size < cols ? (g + 1) * q.group_size : cols;
+            for (int64_t c = g * q.group_size; c < end; c++)
+                out[c] = (float)((int32_t)code[c] - z) * scale;
         }
     }
-    free(tmp);
+    if (f != dst) {
+        st = qk_convert(QK_TYPE_F32, f, type, dst, (size_t)(rows * cols));
+        if (st != QK_OK) qk_error_prefix("%s: tensor '%s'", s->path, e->name);
+        free(f);
+    }
     qk_quantized_linear_free(&q);
     return st;
 }
