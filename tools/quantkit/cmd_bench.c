@@ -673,6 +673,11 @@ int cmd_bench(int argc, char **argv) {
     json_object_set_new(root, "isa", json_string(qk_isa_name(qk_isa_get())));
     json_object_set_new(root, "quick", json_boolean(quick));
     json_object_set_new(root, "seconds_per_figure", json_real(z.budget));
+    /* the machine's 1-minute load average before and after: figures from a
+    ** busy machine are lower bounds */
+    double load[1] = {-1.0};
+    if (getloadavg(load, 1) != 1) load[0] = -1.0;
+    json_object_set_new(root, "load_average_start", json_real(load[0]));
     json_t *runs = json_array();
     json_object_set_new(root, "runs", runs);
     if (print)
@@ -690,6 +695,10 @@ int cmd_bench(int argc, char **argv) {
     qk_threads_set(max_threads);
     free_state(&s);
     if (rc == 0) json_object_set_new(root, "acceptance", acceptance(runs, print));
+    if (getloadavg(load, 1) != 1) load[0] = -1.0;
+    json_object_set_new(root, "load_average_end", json_real(load[0]));
+    if (print) printf("load average (1 min): %.2f at the start, %.2f at the end\n",
+                      json_real_value(json_object_get(root, "load_average_start")), load[0]);
     if (rc == 0 && model_dir) {
         json_t *e2e = json_object();
         json_object_set_new(root, "e2e", e2e);
