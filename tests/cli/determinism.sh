@@ -4,8 +4,9 @@
 # kernels forced to ref, AVX2 and AVX-512 (QK_ISA; a level the CPU lacks
 # falls back to the best one it has, printed below). Covered: quantize to
 # q4_0, q8_0, q4_k_m, q6_k; calibrate (importance statistics, with X^T X);
-# quantize with those statistics (--imatrix); and, when the pipeline exists,
-# quantize --method gptq / awq with a fixed --seed. Synthetic llama2.c
+# quantize with those statistics (--imatrix); quantize --method gptq (into
+# an AutoGPTQ folder and onto q4_0) and --method awq (AutoAWQ folder) with a
+# fixed --seed. Synthetic llama2.c
 # model, so no fixtures are needed.
 set -euo pipefail
 QK="$1"
@@ -58,14 +59,16 @@ same_bytes "calibrate --xtx" xtx.gguf "$QK" "${CAL[@]}" --xtx -o "$QK_TMP/xtx.gg
 same_bytes "quantize --imatrix (q4_k_m)" qi.gguf "$QK" quantize "$MODEL" "${TOK[@]}" --imatrix "$IN/stats.gguf" -o "$QK_TMP/qi.gguf" --type q4_k_m
 same_bytes "quantize --imatrix (q4_0)" qi0.gguf "$QK" quantize "$MODEL" "${TOK[@]}" --imatrix "$IN/stats.gguf" -o "$QK_TMP/qi0.gguf" --type q4_0
 
-# GPTQ / AWQ through quantize, once that pipeline exists
-help=$("$QK" quantize --help 2>&1 || true)
-for m in gptq awq; do
-  if grep -q -- "--calib" <<< "$help" && grep -qw "$m" <<< "$(grep -A2 -- '--method' <<< "$help")"; then
-    same_bytes "quantize --method $m --seed 5" "m_$m" "$QK" quantize "$MODEL" "${TOK[@]}" \
-      --method "$m" --calib "$IN/calib.txt" --seed 5 --format gptq -o "$QK_TMP/m_$m"
-  else
-    echo "  --   quantize --method $m --calib: not available in this build (skipped)"
-  fi
-done
+# GPTQ / AWQ through quantize (calibrated pipeline), fixed --seed
+if "$QK" quantize --help 2>&1 | grep -q -- "--calib-samples"; then
+  PTQ=(--calib "$IN/calib.txt" --calib-samples 2 --calib-len 32 --seed 5)
+  same_bytes "quantize --method gptq (gptq folder)" m_gptq "$QK" quantize "$MODEL" "${TOK[@]}" \
+    --method gptq "${PTQ[@]}" --format gptq --bits 4 --group 128 -o "$QK_TMP/m_gptq"
+  same_bytes "quantize --method gptq (q4_0 GGUF)" m_gptq.gguf "$QK" quantize "$MODEL" "${TOK[@]}" \
+    --method gptq "${PTQ[@]}" --type q4_0 --pure -o "$QK_TMP/m_gptq.gguf"
+  same_bytes "quantize --method awq (awq folder)" m_awq "$QK" quantize "$MODEL" "${TOK[@]}" \
+    --method awq "${PTQ[@]}" --awq-search-seqs 1 --format awq -o "$QK_TMP/m_awq"
+else
+  echo "  --   quantize --method gptq/awq --calib: not in this build (skipped)"
+fi
 echo "PASS"
