@@ -21,5 +21,6 @@
 #include "quantkit/quantize.h"
 #include "quantkit/algo.h"
 #include "quantkit/gptq.h"
+#include "quantkit/ptq.h"
 
 #endif /* QUANTKIT_QUANTKIT_H */
