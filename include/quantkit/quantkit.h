@@ -22,5 +22,6 @@
 #include "quantkit/algo.h"
 #include "quantkit/gptq.h"
 #include "quantkit/ptq.h"
+#include "quantkit/checkpoint.h"
 
 #endif /* QUANTKIT_QUANTKIT_H */

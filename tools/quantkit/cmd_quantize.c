@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "quantize_checkpoint.h"
 
 typedef struct quantize_progress {
     cli_progress bar;
@@ -313,7 +314,7 @@ int cmd_quantize(int argc, char **argv) {
                      .damp = 0.01,
                      .block_scales = "imatrix"};
     const cli_option options[] = {
-        {"output", CLI_STRING, &output, "output GGUF file (-o)"},
+        {"output", CLI_STRING, &output, "output GGUF file, or folder for checkpoint formats (-o)"},
         {"type", CLI_STRING, &type_name,
          "q4_k_m (default), q8_0, q4_0, q6_k ... (docs/QUANTIZE.md)"},
         {"pure", CLI_FLAG, &pure, "every quantizable tensor in the base type (no mix rules)"},
@@ -335,7 +336,9 @@ int cmd_quantize(int argc, char **argv) {
         {"calib-samples", CLI_INT, &ca.samples, "calibration windows (default 128)"},
         {"calib-len", CLI_INT, &ca.len, "tokens per window (default min(2048, model context))"},
         {"seed", CLI_INT, &ca.seed, "seed of the window positions (default 0)"},
-        {"format", CLI_STRING, &ca.format, "output format: gguf (default)"},
+        {"format", CLI_STRING, &ca.format,
+         "gguf (default), or a Hugging Face checkpoint: gptq (AutoGPTQ v1), gptq_v2, awq "
+         "(AutoAWQ GEMM), compressed-tensors (pack-quantized)"},
         {"bits", CLI_INT, &ca.bits, "affine grid of 2..8 bits instead of a GGUF block type"},
         {"group", CLI_INT, &ca.group,
          "affine: input columns per group (default 128; 0 = per channel)"},
@@ -362,10 +365,18 @@ int cmd_quantize(int argc, char **argv) {
                    &n_positional))
         return 2;
     if (common.help) {
-        cli_usage("quantize", "MODEL -o OUT.gguf [--type T]", options, n_options);
+        cli_usage("quantize", "MODEL -o OUT.gguf [--type T] | MODEL -o OUT --format F [--bits B]",
+                  options, n_options);
         return 0;
     }
     if (n_positional != 1) return cli_fail("quantize", "give one MODEL (see --help)");
+    if (strcmp(ca.format, "gguf") != 0 && strcmp(ca.method, "rtn") == 0 && !ca.calib_path) {
+        const quantize_checkpoint_args args = {
+            .in_path = positional[0], .out_dir = output, .format = ca.format, .method = ca.method,
+            .bits = ca.bits, .group = ca.group == 0 ? -1 : ca.group, .sym = ca.sym,
+            .tokenizer = tokenizer_path, .common = &common};
+        return quantize_checkpoint(&args);
+    }
     if (!output && !dry_run) return cli_fail("quantize", "-o OUT.gguf is required");
     const char *in_path = positional[0];
     if (ca.sym && ca.asym) return cli_fail("quantize", "--sym and --asym exclude each other");
