@@ -1,5 +1,5 @@
 /*
-** The calibrated pipeline on the Hugging Face fixture (4 windows of 64
+** The calibrated pipeline on the Hugging Face fixture (2 windows of 48
 ** tokens, so it runs in seconds):
 ** - layer 0's q/k/v by the pipeline equal GPTQ run by hand on an H
 **   accumulated from a hook on qk_llama_layer_forward with the original
@@ -16,8 +16,8 @@
 */
 #include "qk_test.h"
 
-#define N_WIN 4
-#define WIN_LEN 64
+#define N_WIN 2
+#define WIN_LEN 48
 
 static const char *model_dir(void) {
     return qk_test_fixture("models/fixture-llama-7m");
