@@ -31,6 +31,7 @@
 #define QUANTKIT_PTQ_H
 
 #include "quantkit/algo.h"
+#include "quantkit/checkpoint.h"
 #include "quantkit/core.h"
 #include "quantkit/gptq.h"
 #include "quantkit/model.h"
@@ -112,6 +113,7 @@ typedef struct qk_ptq_result {
     double seconds;         /* wall time of qk_ptq_run */
     double gptq_seconds;    /* of which in GPTQ solves */
     double hessian_seconds; /* of which in forward passes accumulating H */
+    double awq_seconds;     /* of which in AWQ's scale and clip searches */
     size_t peak_rss_bytes;
 } qk_ptq_result;
 
@@ -134,6 +136,18 @@ qk_status qk_ptq_run(const char *model_path, const int32_t *windows, int32_t n_s
 qk_status qk_ptq_write_gguf(const char *model_path, const char *out_path,
                             const qk_ptq_result *result, const qk_quantize_options *qopt,
                             qk_quantize_report *report);
+
+/* Write an affine result as a Hugging Face checkpoint (quantkit/checkpoint.h)
+** in `out_dir`: every layer linear's qk_quantized_linear as it is (the
+** config's bits, group size and symmetry must be the result's; desc_act
+** when it was made with act-order), AWQ's replaced norms and biases as
+** f32, every other tensor as the source stores it. Reading the folder back
+** gives exactly qk_quantized_linear_dequantize() of each linear (the
+** pipeline's scales are f16 values already unless gptq.scale_type is f32). */
+qk_status qk_ptq_write_checkpoint(const char *model_path, const char *out_dir,
+                                  const qk_ptq_result *result,
+                                  const qk_checkpoint_options *options,
+                                  qk_checkpoint_report *report);
 
 #ifdef __cplusplus
 }

@@ -13,7 +13,7 @@
 #include "quantkit/ggml.h"
 
 void qk_ptq_awq_defaults(qk_awq_options *o) {
-    memset(o, 0, sizeof *o);
+    qk_awq_options_default(o);
 }
 
 void qk_ptq_state_free(qk_ptq_state *s) {
@@ -178,7 +178,72 @@ done:
     return st;
 }
 
+/* AWQ's quantize-dequantize: round-to-nearest onto the linear's target
+** (the affine grid, or its planned GGUF type with the imatrix importance). */
+static qk_status awq_qdq(void *user, int32_t layer, qk_llama_linear which, float *w, int64_t rows,
+                         int64_t cols) {
+    const qk_ptq_state *s = user;
+    if (layer < 0 || layer >= s->hp.n_layer || which < 0 || which >= QK_LINEAR_OUTPUT)
+        return qk_error_set(QK_ERR_INVALID_ARG, "ptq awq: linear %d of layer %d", (int)which,
+                            layer);
+    const qk_ptq_linear *lin = &s->result->linears[(size_t)layer * 7 + which];
+    if (lin->rows != rows || lin->cols != cols)
+        return qk_error_set(QK_ERR_SHAPE, "ptq awq: '%s' is %lld x %lld, not %lld x %lld",
+                            lin->name, (long long)rows, (long long)cols, (long long)lin->rows,
+                            (long long)lin->cols);
+    float *imp = importance_of(s, lin);
+    const size_t n = (size_t)(rows * cols);
+    float *orig = malloc(n * sizeof *orig);
+    qk_status st = orig ? QK_OK : qk_error_set(QK_ERR_NOMEM, "ptq awq: no memory");
+    if (st == QK_OK) {
+        memcpy(orig, w, n * sizeof *orig);
+        st = rtn_into(s, lin, orig, w, imp);
+    }
+    free(orig);
+    free(imp);
+    return st;
+}
+
+/* Record a replaced plain tensor (AWQ's folded norm or bias). */
+static qk_status record_tensor(qk_ptq_result *r, int32_t l, const char *suffix,
+                               const qk_tensor_view *v) {
+    if (!v->data) return QK_OK;
+    int64_t n = 1;
+    for (int32_t d = 0; d < v->ndim; d++) n *= v->shape[d];
+    qk_ptq_tensor *t = realloc(r->tensors, (r->n_tensors + 1) * sizeof *t);
+    if (!t) return qk_error_set(QK_ERR_NOMEM, "ptq: no memory");
+    r->tensors = t;
+    t = &r->tensors[r->n_tensors];
+    snprintf(t->name, sizeof t->name, "blk.%d.%s", (int)l, suffix);
+    t->numel = n;
+    if (!(t->data = malloc((size_t)n * sizeof *t->data)))
+        return qk_error_set(QK_ERR_NOMEM, "ptq: no memory");
+    memcpy(t->data, v->data, (size_t)n * sizeof *t->data);
+    r->n_tensors++;
+    return QK_OK;
+}
+
 qk_status qk_ptq_awq_layer(qk_ptq_state *s, int32_t l, qk_llama_layer_weights *lw) {
-    (void)s, (void)l, (void)lw;
-    return qk_error_set(QK_ERR_UNSUPPORTED, "ptq: AWQ is not available in this build yet");
+    qk_ptq_result *r = s->result;
+    if (!r->awq && !(r->awq = calloc((size_t)s->hp.n_layer, sizeof *r->awq)))
+        return qk_error_set(QK_ERR_NOMEM, "ptq: no memory");
+    qk_awq_options ao = s->opt->awq;
+    ao.qdq = awq_qdq;
+    ao.qdq_user = s;
+    const qk_ptq_linear *q = &r->linears[(size_t)l * 7 + QK_LINEAR_Q];
+    if (q->type == QK_TYPE_COUNT) {
+        ao.group_size = s->opt->gptq.group_size;
+    } else {
+        qk_weight_format f = {.kind = QK_WFORMAT_GGML, .ggml_type = q->type};
+        const int32_t g = qk_weight_format_group(&f, q->cols);
+        ao.group_size = g >= q->cols ? 0 : g;
+    }
+    const double t0 = qk_time_seconds();
+    qk_status st = qk_awq_apply_layer(&s->hp, l, lw, s->x, s->n_samples, s->sample_len, &ao,
+                                      &r->awq[l]);
+    r->awq_seconds += qk_time_seconds() - t0;
+    if (st == QK_OK) st = record_tensor(r, l, "attn_norm.weight", &lw->attn_norm);
+    if (st == QK_OK) st = record_tensor(r, l, "ffn_norm.weight", &lw->ffn_norm);
+    if (st == QK_OK) st = record_tensor(r, l, "attn_v.bias", &lw->bv);
+    return st;
 }

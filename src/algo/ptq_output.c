@@ -89,3 +89,49 @@ qk_status qk_ptq_write_gguf(const char *model_path, const char *out_path,
     o.replace_user = (void *)result;
     return qk_quantize_model(model_path, out_path, &o, report);
 }
+
+/* The checkpoint writer's replace callback: the result's plain tensors. */
+static qk_status replace_plain(void *user, const char *name, float *dst, int64_t numel) {
+    const qk_ptq_result *r = user;
+    for (size_t i = 0; i < r->n_tensors; i++) {
+        if (strcmp(r->tensors[i].name, name) != 0) continue;
+        if (r->tensors[i].numel != numel)
+            return qk_error_set(QK_ERR_SHAPE, "ptq: '%s' has %lld values, not %lld", name,
+                                (long long)numel, (long long)r->tensors[i].numel);
+        if (dst) memcpy(dst, r->tensors[i].data, (size_t)numel * sizeof *dst);
+        return QK_OK;
+    }
+    return qk_error_set(QK_ERR_NOT_FOUND, "ptq: '%s' is not replaced", name);
+}
+
+qk_status qk_ptq_write_checkpoint(const char *model_path, const char *out_dir,
+                                  const qk_ptq_result *result,
+                                  const qk_checkpoint_options *options,
+                                  qk_checkpoint_report *report) {
+    if (!model_path || !out_dir || !result || !options)
+        return qk_error_set(QK_ERR_INVALID_ARG, "ptq checkpoint: NULL argument");
+    if (result->gguf_target)
+        return qk_error_set(QK_ERR_INVALID_ARG,
+                            "ptq checkpoint: the result holds GGUF blocks, not affine linears");
+    qk_model_source_options so = {.hf_layout = result->hf_layout};
+    qk_model_source *src = NULL;
+    qk_status st = qk_model_source_open(model_path, &so, &src);
+    if (st != QK_OK) return st;
+    qk_checkpoint_options o = *options;
+    if (!o.read_f32) o.read_f32 = qk_model_source_read_f32;
+    o.replace = replace_plain;
+    o.replace_user = (void *)result;
+    qk_checkpoint_writer *w = NULL;
+    st = qk_checkpoint_writer_create(out_dir, src, &o, &w);
+    for (size_t i = 0; i < result->n_linears && st == QK_OK; i++) {
+        const qk_ptq_linear *l = &result->linears[i];
+        if (!l->affine.codes)
+            st = qk_error_set(QK_ERR_STATE, "ptq checkpoint: '%s' was not quantized", l->name);
+        else
+            st = qk_checkpoint_writer_add_linear(w, l->name, &l->affine);
+    }
+    if (st == QK_OK) st = qk_checkpoint_writer_commit(w, report);
+    qk_checkpoint_writer_free(w);
+    qk_model_source_close(src);
+    return st;
+}

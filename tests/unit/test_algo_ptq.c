@@ -251,11 +251,17 @@ static void test_write_gguf(void **state) {
     qk_ptq_result_free(&r);
 }
 
+static int setup(void **state) {
+    (void)state;
+    qk_threads_set(1); /* OpenMP barriers are slow on a loaded machine */
+    return 0;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_layer0_matches_hand_gptq),
         cmocka_unit_test(test_rtn_and_threads),
         cmocka_unit_test(test_write_gguf),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, setup, NULL);
 }

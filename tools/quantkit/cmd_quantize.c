@@ -84,7 +84,7 @@ static json_t *report_json(const char *in, const char *out, const char *type,
 
 typedef struct calib_args {
     const char *method, *calib_path, *format;
-    int64_t samples, len, seed, bits, group, block;
+    int64_t samples, len, seed, bits, group, block, awq_seqs;
     bool sym, asym, act_order, static_groups, mse, measure, no_true_sequential;
     double damp;
     const char *block_scales;
@@ -150,9 +150,9 @@ static void print_ptq(const qk_ptq_result *r, const calib_args *a, bool measure)
     if (r->n_samples)
         printf(", calibration %s: %d windows of %d tokens (seed %lld)", a->calib_path, r->n_samples,
                r->sample_len, (long long)a->seed);
-    printf("\n  calibrated pipeline %.2f s (forward passes %.2f s, quantization %.2f s), peak "
-           "memory %s\n",
-           r->seconds, r->hessian_seconds, r->gptq_seconds,
+    printf("\n  calibrated pipeline %.2f s (forward passes %.2f s, AWQ %.2f s, quantization %.2f "
+           "s), peak memory %s\n",
+           r->seconds, r->hessian_seconds, r->awq_seconds, r->gptq_seconds,
            cli_format_bytes(r->peak_rss_bytes, c, sizeof c));
     if (!measure) return;
     printf("  %-28s %8s %12s %12s %8s\n", "tensor", "type", "H-err", "H-err RTN", "ratio");
@@ -176,6 +176,7 @@ static json_t *ptq_json(const qk_ptq_result *r, const calib_args *a) {
     json_object_set_new(o, "seconds", json_real(r->seconds));
     json_object_set_new(o, "forward_seconds", json_real(r->hessian_seconds));
     json_object_set_new(o, "quantize_seconds", json_real(r->gptq_seconds));
+    json_object_set_new(o, "awq_seconds", json_real(r->awq_seconds));
     json_object_set_new(o, "peak_rss_bytes", json_integer((json_int_t)r->peak_rss_bytes));
     json_t *arr = json_array();
     for (size_t i = 0; i < r->n_linears; i++) {
@@ -207,9 +208,28 @@ static int quantize_calibrated(const char *in_path, const char *output, const ch
     qk_status st;
     if ((st = qk_ptq_method_parse(a->method, &popt.method)) != QK_OK)
         return cli_fail_status("quantize", st);
-    const bool affine = a->bits > 0;
+    const bool ckpt = strcmp(a->format, "gguf") != 0;
+    const bool affine = a->bits > 0 || ckpt;
+    qk_checkpoint_options copt;
+    if (ckpt) {
+        qk_checkpoint_format cf;
+        if ((st = qk_checkpoint_format_from_name(a->format, &cf)) != QK_OK)
+            return cli_fail_status("quantize", st);
+        if (!output) return cli_fail("quantize", "-o OUT (a folder) is required");
+        qk_checkpoint_options_init(&copt, cf);
+        copt.config.bits = a->bits > 0 ? (int32_t)a->bits : 4;
+        copt.config.group_size = a->group > 0 ? (int32_t)a->group : -1;
+        copt.config.symmetric = a->sym;
+        copt.config.desc_act = a->act_order;
+        copt.config.static_groups = a->static_groups;
+        copt.config.damp_percent = a->damp;
+        copt.config.true_sequential = !a->no_true_sequential;
+        copt.tokenizer_path = tokenizer_path;
+        if ((st = qk_checkpoint_config_check(&copt.config)) != QK_OK)
+            return cli_fail_status("quantize", st);
+    }
     popt.gguf = affine ? NULL : qopt;
-    popt.gptq.bits = affine ? (int32_t)a->bits : 4;
+    popt.gptq.bits = a->bits > 0 ? (int32_t)a->bits : 4;
     popt.gptq.group_size = (int32_t)a->group;
     popt.gptq.symmetric = a->sym;
     popt.gptq.act_order = a->act_order;
@@ -220,6 +240,7 @@ static int quantize_calibrated(const char *in_path, const char *output, const ch
     popt.gptq.hessian_importance = strcmp(a->block_scales, "hessian") == 0;
     popt.true_sequential = !a->no_true_sequential;
     popt.measure = a->measure;
+    popt.awq.search_n_seq = (int32_t)a->awq_seqs;
     if (qopt->importance && strcmp(a->block_scales, "plain") == 0) qopt->importance = NULL;
     /* act-order onto block formats keeps block scales from the original weights */
     if (!affine && popt.gptq.act_order) popt.gptq.static_groups = true;
@@ -254,11 +275,44 @@ static int quantize_calibrated(const char *in_path, const char *output, const ch
                     "raised to %g\n",
                     l->name, popt.gptq.damp, l->report.damp);
     }
-    /* Output formats. GGUF here; the checkpoint writers (--format gptq, awq,
-    ** compressed-tensors) take the affine result: res.linears[i].affine. */
-    if (strcmp(a->format, "gguf") != 0) {
+    if (ckpt) { /* a Hugging Face checkpoint of the affine result */
+        const double t0 = qk_time_seconds();
+        qk_checkpoint_report crep;
+        st = qk_ptq_write_checkpoint(in_path, output, &res, &copt, &crep);
+        const double seconds = res.seconds + qk_time_seconds() - t0;
+        const size_t peak = qk_peak_rss_bytes();
+        if (st == QK_OK && common->json) {
+            json_t *o = json_object();
+            json_object_set_new(o, "input", json_string(in_path));
+            json_object_set_new(o, "output", json_string(output));
+            json_object_set_new(o, "format", json_string(qk_checkpoint_format_name(copt.config.format)));
+            json_object_set_new(o, "method", json_string(a->method));
+            json_object_set_new(o, "bits", json_integer(copt.config.bits));
+            json_object_set_new(o, "group_size", json_integer(copt.config.group_size));
+            json_object_set_new(o, "symmetric", json_boolean(copt.config.symmetric));
+            json_object_set_new(o, "bytes", json_integer((json_int_t)crep.folder_bytes));
+            json_object_set_new(o, "linear_weights", json_integer((json_int_t)crep.linear_weights));
+            json_object_set_new(o, "bits_per_weight", json_real(crep.bits_per_weight));
+            json_object_set_new(o, "seconds", json_real(seconds));
+            json_object_set_new(o, "peak_rss_bytes", json_integer((json_int_t)peak));
+            json_object_set_new(o, "threads", json_integer(qk_threads_get()));
+            json_object_set_new(o, "ptq", ptq_json(&res, a));
+            cli_json_print(o);
+        } else if (st == QK_OK) {
+            char b[32];
+            printf("quantized %s -> %s (%s, %s, %d-bit, group %d%s%s)\n", in_path, output,
+                   qk_checkpoint_format_name(copt.config.format), a->method, copt.config.bits,
+                   copt.config.group_size, copt.config.symmetric ? ", symmetric" : "",
+                   a->act_order ? ", act-order" : "");
+            printf("  %s in the folder; linears %.4f bits per weight over %llu weights\n",
+                   cli_format_bytes(crep.folder_bytes, b, sizeof b), crep.bits_per_weight,
+                   (unsigned long long)crep.linear_weights);
+            print_ptq(&res, a, a->measure);
+            printf("  %.2f s in all, %d threads, peak memory %s\n", seconds, qk_threads_get(),
+                   cli_format_bytes(peak, b, sizeof b));
+        }
         qk_ptq_result_free(&res);
-        return cli_fail("quantize", "unknown --format '%s' (gguf)", a->format);
+        return st == QK_OK ? 0 : cli_fail_status("quantize", st);
     }
     qk_quantize_report rep;
     st = qk_ptq_write_gguf(in_path, output, &res, qopt, &rep);
@@ -269,6 +323,11 @@ static int quantize_calibrated(const char *in_path, const char *output, const ch
     if (common->json) {
         json_t *o = report_json(in_path, output, req->name, &rep);
         json_object_set_new(o, "ptq", ptq_json(&res, a));
+        json_object_set_new(o, "seconds", json_real(res.seconds + rep.seconds));
+        json_object_set_new(o, "peak_rss_bytes",
+                            json_integer((json_int_t)(rep.peak_rss_bytes > res.peak_rss_bytes
+                                                          ? rep.peak_rss_bytes
+                                                          : res.peak_rss_bytes)));
         if (affine) {
             json_object_set_new(o, "bits", json_integer(a->bits));
             json_object_set_new(o, "group", json_integer(a->group));
@@ -355,6 +414,8 @@ int cmd_quantize(int argc, char **argv) {
          "hessian (diag of H), or plain"},
         {"no-true-sequential", CLI_FLAG, &ca.no_true_sequential,
          "gptq: capture all inputs of a layer in one pass"},
+        {"awq-search-seqs", CLI_INT, &ca.awq_seqs,
+         "awq: windows AWQ's scale search uses per layer (default 0 = all)"},
         {"measure", CLI_FLAG, &ca.measure, "print each linear's H-weighted error and RTN's"},
     };
     const size_t n_options = sizeof options / sizeof options[0];
@@ -384,7 +445,8 @@ int cmd_quantize(int argc, char **argv) {
         return cli_fail("quantize", "--bits %lld: 2..8", (long long)ca.bits);
     if (ca.group < 0 || ca.group > INT32_MAX || ca.block <= 0 || ca.block > INT32_MAX)
         return cli_fail("quantize", "--group / --gptq-block out of range");
-    if (ca.samples <= 0 || ca.samples > INT32_MAX || ca.len < 0 || ca.len > 1 << 20)
+    if (ca.samples <= 0 || ca.samples > INT32_MAX || ca.len < 0 || ca.len > 1 << 20 ||
+        ca.awq_seqs < 0 || ca.awq_seqs > INT32_MAX)
         return cli_fail("quantize", "--calib-samples / --calib-len out of range");
     if (!(ca.damp >= 0.0 && ca.damp <= 1.0))
         return cli_fail("quantize", "--damp must be in [0, 1]");
