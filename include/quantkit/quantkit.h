@@ -23,5 +23,7 @@
 #include "quantkit/gptq.h"
 #include "quantkit/ptq.h"
 #include "quantkit/checkpoint.h"
+#include "quantkit/sensitivity.h"
+#include "quantkit/mixed.h"
 
 #endif /* QUANTKIT_QUANTKIT_H */
