@@ -263,7 +263,9 @@ static void section_histograms(html *h, const rp_report *r) {
         text(h, r->settings.tensors_regex);
         put(h, "</code>.");
     } else {
-        out(h, "The %d tensors of lowest SQNR, and token_embd / output.", r->settings.n_worst);
+        out(h, "By default the %d tensors of lowest SQNR (those with an error), and token_embd / "
+               "output (--tensors REGEX chooses others).",
+            r->settings.n_worst);
     }
     out(h,
         " Counts on a log scale over %d bins; the original and dequantized histograms share "
@@ -272,10 +274,14 @@ static void section_histograms(html *h, const rp_report *r) {
     for (size_t di = 0; di < r->n_details; di++) {
         const rp_tensor_row *row = &r->rows[r->details[di].row];
         char caption[512];
+        char sqnr[32];
+        if (isfinite(row->err.sqnr_db))
+            snprintf(sqnr, sizeof sqnr, "SQNR %.2f dB", row->err.sqnr_db);
+        else
+            snprintf(sqnr, sizeof sqnr, "no error");
         if (row->compared)
-            snprintf(caption, sizeof caption,
-                     "%s: %s -> %s, SQNR %.2f dB, cosine %.6f, %llu outliers (%.3f%%).", row->name,
-                     qk_type_name(row->ref_type), qk_type_name(row->quant_type), row->err.sqnr_db,
+            snprintf(caption, sizeof caption, "%s: %s -> %s, %s, cosine %.6f, %llu outliers (%.3f%%).",
+                     row->name, qk_type_name(row->ref_type), qk_type_name(row->quant_type), sqnr,
                      row->err.cosine, (unsigned long long)row->outl.count,
                      100.0 * row->outl.fraction);
         else
