@@ -6,7 +6,7 @@
       both models (one row per tensor; QUANT's bits per weight) and
       `quantkit compare --json` (types, SQNR, cosine); prints the tensors
       shown in detail.
-  png FILE [WIDTH HEIGHT]                 a PNG file: signature, IHDR size.
+  png FILE[=WIDTHxHEIGHT]...              PNG files: signature, IHDR size.
   outliers DUMP HF_DIR TENSOR K BITS PCT  the outlier count of TENSOR and the
       SQNR of three int-BITS round-to-nearest quantizations of it (per tensor
       min-max, per tensor two-sided PCT percentile range, per row min-max),
@@ -122,15 +122,20 @@ def cmd_dom(dump, inspect_path, quant_inspect_path, compare_path):
     print("CHOSEN " + " ".join(chosen))
 
 
-def cmd_png(path, width=None, height=None):
-    with open(path, "rb") as f:
-        head = f.read(24)
-    if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
-        fail("%s is not a PNG file" % path)
-    w, h = struct.unpack(">II", head[16:24])
-    if width is not None and (w, h) != (int(width), int(height)):
-        fail("%s is %dx%d, expected %sx%s" % (path, w, h, width, height))
-    print("%d %d" % (w, h))
+def cmd_png(*specs):
+    """Each spec FILE or FILE=WIDTHxHEIGHT (one call for many files)."""
+    if not specs:
+        fail("png: no files")
+    for spec in specs:
+        path, _, size = spec.partition("=")
+        with open(path, "rb") as f:
+            head = f.read(24)
+        if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+            fail("%s is not a PNG file" % path)
+        w, h = struct.unpack(">II", head[16:24])
+        if size and "%dx%d" % (w, h) != size:
+            fail("%s is %dx%d, expected %s" % (path, w, h, size))
+    print("  ok   %d PNG files" % len(specs))
 
 
 # ---- the tensor from the Hugging Face folder
