@@ -18,7 +18,17 @@
 #     three int4 quantizations (no clipping, 99.9 percentile, per channel) are
 #     recomputed from the safetensors in Python and match the page;
 #   - perplexity and KL equal `quantkit eval --ref`'s;
-#   - every figure is also a PNG in --png DIR, of the figure's size.
+#   - every figure is also a PNG in --png DIR, of the figure's size;
+#   - the sensitivity ranking (calibration statistics with X^T X from 4
+#     windows of 64 tokens; candidates q8_0 plus QUANT's q4_0 and q6_k) has
+#     one row per 2-D tensor of inspect --json, ranks 1..n by descending
+#     predicted loss, SQNR rising and output error falling with the bits per
+#     weight, and the q8_0 SQNR of the smallest tensor as computed in Python
+#     (ggml's reference q8_0 emulated in f32);
+#   - the allocation for 110% of QUANT's file size lists every tensor with
+#     the bytes its format takes for its shape, a file size equal to header +
+#     aligned tensors and within the budget, and a predicted loss equal to
+#     its rows' sum and below that of QUANT's own formats (which fit).
 # Chromium renders each page once (console log, screenshot and DOM together)
 # with a time limit (QK_CHROME_TIMEOUT seconds, default 60) and a throwaway
 # profile and HOME. Without Chromium (Debian package chromium) the browser
@@ -44,9 +54,13 @@ T=$QK_TMP
 "$QK" inspect "$T/q4_0.gguf" --json > "$T/inspect_q.json"
 "$QK" compare "$HF" "$T/q4_0.gguf" --json > "$T/compare.json"
 "$QK" eval "$T/q4_0.gguf" --ref "$HF" --text "$TEXT" --ctx 128 --chunks 2 --json > "$T/eval.json"
+"$QK" calibrate "$HF" --calib "$FIX/text/calib.txt" -o "$T/stats.bin" --samples 4 --len 64 --xtx >/dev/null
+budget=$(( $(stat -c %s "$T/q4_0.gguf") * 11 / 10 ))
 
+# the sensitivity over q8_0 and QUANT's formats (q4_0, and q6_k for output.weight), which keeps
+# the test short; allocation for 10% more than QUANT's size
 "$QK" report "$HF" "$T/q4_0.gguf" -o "$T/report.html" --text "$TEXT" --ctx 128 --chunks 2 \
-  --png "$T/png" --json > "$T/report.json"
+  --png "$T/png" --calib "$T/stats.bin" --formats q8_0 --budget "$budget" --json > "$T/report.json"
 [ -s "$T/report.html" ] || { echo "FAIL: no report.html"; exit 1; }
 n_tensors=$(jq '.tensors | length' "$T/inspect.json")
 [ "$(jq .tensors "$T/report.json")" = "$n_tensors" ] || { echo "FAIL: report --json tensors"; exit 1; }
@@ -144,3 +158,5 @@ small=$(jq -r --arg c "$chosen" '[.tensors[] | select(.name as $n | ($c | split(
         | {name, n: (.shape | reduce .[] as $d (1; . * $d))}] | sort_by(.n) | .[0].name' "$T/inspect.json")
 $CHECK outliers "$T/dom.html" "$HF" "$small" 3 4 99.9
 $CHECK ppl "$T/dom.html" "$T/eval.json"
+$CHECK sens "$T/dom.html" "$T/inspect.json" "$HF"
+$CHECK alloc "$T/dom.html" "$T/inspect.json" "$budget" strict
