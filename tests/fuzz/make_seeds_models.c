@@ -404,15 +404,65 @@ static void gguf_model(const char *path, bool qwen2) {
     qk_gguf_writer_free(w);
 }
 
+/* A byte-level BPE vocabulary (tokenizer.ggml.model "gpt2"), no tensors. */
+static void gguf_gpt2_vocab(const char *path) {
+    enum { N = 256 + 3 + 1 };
+    static char text[N][8];
+    const char *tokens[N];
+    int32_t types[N];
+    for (unsigned b = 0; b < 256; b++) {
+        utf8_of(gpt2_byte_char(b), text[b]);
+        tokens[b] = text[b];
+        types[b] = 1;
+    }
+    const char *merged[3] = {"\xc4\xa0t", "he", "\xc4\xa0the"};
+    for (int i = 0; i < 3; i++) {
+        tokens[256 + i] = merged[i];
+        types[256 + i] = 1;
+    }
+    tokens[259] = "<|endoftext|>";
+    types[259] = 3;
+    const char *merges[3] = {"\xc4\xa0 t", "h e", "\xc4\xa0t he"};
+    qk_gguf_writer *w = NULL;
+    check(qk_gguf_writer_create(path, &w), "gguf writer");
+    check(qk_gguf_writer_add_str(w, "general.architecture", "qwen2"), "kv");
+    check(qk_gguf_writer_add_str(w, "tokenizer.ggml.model", "gpt2"), "kv");
+    check(qk_gguf_writer_add_str(w, "tokenizer.ggml.pre", "qwen2"), "kv");
+    check(qk_gguf_writer_add_arr_str(w, "tokenizer.ggml.tokens", tokens, NULL, N), "kv");
+    check(qk_gguf_writer_add_arr(w, "tokenizer.ggml.token_type", QK_GGUF_I32, types, N), "kv");
+    check(qk_gguf_writer_add_arr_str(w, "tokenizer.ggml.merges", merges, NULL, 3), "kv");
+    check(qk_gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", 259), "kv");
+    check(qk_gguf_writer_add_bool(w, "tokenizer.ggml.add_bos_token", false), "kv");
+    check(qk_gguf_writer_commit(w), "commit");
+    qk_gguf_writer_free(w);
+}
+
 void seeds_gguf_models(const char *tmp_dir) {
     if (strlen(tmp_dir) > 512) die("path too long: %s", tmp_dir);
     char path[1024];
     snprintf(path, sizeof path, "%s/llama.gguf", tmp_dir);
     gguf_model(path, false);
+    /* calibration statistics of the llama one (with X^T X), as quantkit saves them */
+    qk_llama_model *model = NULL;
+    check(qk_llama_model_load(path, &model), "load the llama seed");
+    qk_calib_stats *stats = NULL;
+    check(qk_calib_stats_create(qk_llama_model_hparams(model), true, &stats), "calib stats");
+    const int32_t windows[6] = {1, 3, 0, 1, 2, 3};
+    check(qk_calib_collect(model, windows, 2, 3, stats, NULL, NULL), "calib collect");
+    qk_calib_meta meta = {.text_path = "seed.txt", .n_samples_used = 2};
+    char calib[1024];
+    snprintf(calib, sizeof calib, "%s/calib.gguf", tmp_dir);
+    check(qk_calib_stats_save(stats, &meta, calib), "calib save");
+    qk_calib_stats_free(stats);
+    qk_llama_model_free(model);
     adopt("gguf_read", "seed-model-llama.gguf", path);
+    adopt("gguf_read", "seed-calib-stats.gguf", calib);
     snprintf(path, sizeof path, "%s/qwen2.gguf", tmp_dir);
     gguf_model(path, true);
     adopt("gguf_read", "seed-model-qwen2.gguf", path);
+    snprintf(path, sizeof path, "%s/gpt2.gguf", tmp_dir);
+    gguf_gpt2_vocab(path);
+    adopt("gguf_read", "seed-vocab-gpt2.gguf", path);
 }
 
 /* ------------------------------------------------------------------------

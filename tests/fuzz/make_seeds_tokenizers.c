@@ -187,7 +187,7 @@ void seeds_spm_model(void) {
 ** tokenizer_json: Hugging Face tokenizer.json (byte-level BPE), optionally
 ** followed by NUL and tokenizer_config.json.
 */
-static unsigned gpt2_byte_char(unsigned b) {
+unsigned gpt2_byte_char(unsigned b) {
     if ((b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF)) return b;
     unsigned k = 0; /* rank of b among the remapped bytes */
     for (unsigned x = 0; x < b; x++)
@@ -196,7 +196,7 @@ static unsigned gpt2_byte_char(unsigned b) {
     return 0x100 + k;
 }
 
-static void utf8_of(unsigned cp, char *out) {
+void utf8_of(unsigned cp, char *out) {
     if (cp < 0x80) {
         out[0] = (char)cp;
         out[1] = 0;
