@@ -59,8 +59,9 @@ static void op_unpack(reader *r) {
     uint8_t *values = malloc(n ? n : 1);
     FUZZ_CHECK(values != NULL);
     qk_clear_error();
-    qk_status st = is_signed ? qk_unpack_bits_signed(src, src_size, n, bits, order, (int8_t *)values)
-                             : qk_unpack_bits(src, src_size, n, bits, order, values);
+    qk_status st = is_signed
+                       ? qk_unpack_bits_signed(src, src_size, n, bits, order, (int8_t *)values)
+                       : qk_unpack_bits(src, src_size, n, bits, order, values);
     fuzz_check_status(st);
     if (packed > src_size) {
         FUZZ_CHECK(st == QK_ERR_TRUNCATED);
@@ -83,9 +84,9 @@ static void op_unpack(reader *r) {
         if (packed > 0) {
             FUZZ_CHECK(packed == 1 || memcmp(again, src, packed - 1) == 0);
             unsigned used = (unsigned)(n * (size_t)bits - 8 * (packed - 1)); /* 1..8 bits */
-            unsigned mask = used == 8 ? 0xFFu
+            unsigned mask = used == 8                    ? 0xFFu
                             : order == QK_BITS_LSB_FIRST ? (1u << used) - 1u
-                                                          : (0xFFu << (8 - used)) & 0xFFu;
+                                                         : (0xFFu << (8 - used)) & 0xFFu;
             FUZZ_CHECK(again[packed - 1] == (src[packed - 1] & mask));
         }
         /* one byte short is refused */
@@ -270,8 +271,10 @@ static void op_affine_tensor(reader *r) {
     s.group_size = (int32_t)take8(r) - 8;
     s.seed = take32(r);
     unsigned c = take8(r);
-    s.scale_type = c % 4 == 0 ? QK_TYPE_F32 : c % 4 == 1 ? QK_TYPE_F16 : c % 4 == 2 ? QK_TYPE_BF16
-                                                                                  : QK_TYPE_I8;
+    s.scale_type = c % 4 == 0   ? QK_TYPE_F32
+                   : c % 4 == 1 ? QK_TYPE_F16
+                   : c % 4 == 2 ? QK_TYPE_BF16
+                                : QK_TYPE_I8;
     s.zp_storage = (qk_zp_storage)(c >> 2 & 3);
     s.clip_min = take_f32(r);
     s.clip_max = take_f32(r);

@@ -73,8 +73,7 @@ static void try_vocabulary(const qk_gguf_reader *r, const uint8_t *data, size_t 
     int64_t ti = qk_gguf_reader_find_key(r, "tokenizer.ggml.tokens");
     qk_gguf_value v;
     if (ti < 0 || qk_gguf_reader_kv_value(r, ti, &v) != QK_OK) return;
-    if (v.type != QK_GGUF_ARRAY || v.elem_type != QK_GGUF_STRING || v.n == 0 || v.n > 65536)
-        return;
+    if (v.type != QK_GGUF_ARRAY || v.elem_type != QK_GGUF_STRING || v.n == 0 || v.n > 65536) return;
     size_t n = (size_t)v.n;
     const char **tokens = malloc(n * sizeof *tokens);
     size_t *lens = malloc(n * sizeof *lens);
@@ -128,9 +127,8 @@ static void try_vocabulary(const qk_gguf_reader *r, const uint8_t *data, size_t 
 ** are not given to it. */
 static bool calib_stats_fit(const qk_gguf_reader *r) {
     int32_t v[5] = {0};
-    const char *keys[5] = {"quantkit.calib.n_embd", "quantkit.calib.n_ff",
-                           "quantkit.calib.n_layer", "quantkit.calib.n_head",
-                           "quantkit.calib.head_dim"};
+    const char *keys[5] = {"quantkit.calib.n_embd", "quantkit.calib.n_ff", "quantkit.calib.n_layer",
+                           "quantkit.calib.n_head", "quantkit.calib.head_dim"};
     for (int k = 0; k < 5; k++)
         if (qk_gguf_reader_get_i32(r, keys[k], &v[k]) != QK_OK) return true; /* refused early */
     double embd = v[0], ff = v[1], layers = v[2], q = (double)v[3] * v[4];
@@ -173,8 +171,10 @@ static void other_consumers(const char *path, const qk_gguf_reader *r, const uin
                 fuzz_touch(in.sum_abs, (size_t)in.n_cols * sizeof(double));
                 if (in.xtx) fuzz_touch(in.xtx, (size_t)(in.n_cols * in.n_cols) * sizeof(double));
                 char name[64];
-                if (layer < 0) snprintf(name, sizeof name, "output.weight");
-                else qk_llama_linear_name(layer, (qk_llama_linear)w, name, sizeof name);
+                if (layer < 0)
+                    snprintf(name, sizeof name, "output.weight");
+                else
+                    qk_llama_linear_name(layer, (qk_llama_linear)w, name, sizeof name);
                 float *imp = malloc((size_t)in.n_cols * sizeof *imp);
                 FUZZ_CHECK(imp != NULL);
                 qk_clear_error();

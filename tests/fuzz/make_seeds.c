@@ -102,7 +102,6 @@ unsigned rnd8(void) {
     return (unsigned)(rng_state >> 56);
 }
 
-
 void check(qk_status st, const char *what) {
     if (st != QK_OK) die("%s: %s", what, qk_last_error());
 }

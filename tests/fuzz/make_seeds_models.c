@@ -28,17 +28,17 @@ static void l2c_legacy(buf *b, l2c_shape s) {
     for (int i = 0; i < 7; i++) put_le(b, (uint32_t)h[i], 4);
     size_t v = (size_t)(s.vocab < 0 ? -s.vocab : s.vocab), d = (size_t)s.dim, L = (size_t)s.layers;
     size_t hs = d / (size_t)s.heads, kv = (size_t)s.kv_heads * hs, f = (size_t)s.hidden;
-    put_floats(b, v * d, 0.1f);          /* token embedding */
-    put_floats(b, L * d, 1.0f);          /* rms_att */
-    put_floats(b, L * d * d, -0.2f);     /* wq */
-    put_floats(b, L * kv * d, 0.3f);     /* wk */
-    put_floats(b, L * kv * d, -0.4f);    /* wv */
-    put_floats(b, L * d * d, 0.5f);      /* wo */
-    put_floats(b, L * d, 1.0f);          /* rms_ffn */
-    put_floats(b, L * f * d, -0.6f);     /* w1 */
-    put_floats(b, L * d * f, 0.7f);      /* w2 */
-    put_floats(b, L * f * d, -0.8f);     /* w3 */
-    put_floats(b, d, 1.0f);              /* rms_final */
+    put_floats(b, v * d, 0.1f);                  /* token embedding */
+    put_floats(b, L * d, 1.0f);                  /* rms_att */
+    put_floats(b, L * d * d, -0.2f);             /* wq */
+    put_floats(b, L * kv * d, 0.3f);             /* wk */
+    put_floats(b, L * kv * d, -0.4f);            /* wv */
+    put_floats(b, L * d * d, 0.5f);              /* wo */
+    put_floats(b, L * d, 1.0f);                  /* rms_ffn */
+    put_floats(b, L * f * d, -0.6f);             /* w1 */
+    put_floats(b, L * d * f, 0.7f);              /* w2 */
+    put_floats(b, L * f * d, -0.8f);             /* w3 */
+    put_floats(b, d, 1.0f);                      /* rms_final */
     put_floats(b, (size_t)s.seq_len * hs, 0.0f); /* freq_cis_real + imag */
     if (s.vocab < 0) put_floats(b, v * d, 0.9f); /* wcls */
 }
@@ -226,7 +226,12 @@ static void hf_seed(const char *tmp_dir, const hf_variant *v) {
     const int64_t H = 16, KV = 8, FF = 32, V = 8;
     hf_tensor t[16];
     size_t n = 0;
-#define HF_T(nm, nd, a, b) t[n++] = (hf_tensor){nm, nd, {a, b}}
+#define HF_T(nm, nd, a, b)                                                                         \
+    t[n++] = (hf_tensor) {                                                                         \
+        nm, nd, {                                                                                  \
+            a, b                                                                                   \
+        }                                                                                          \
+    }
     HF_T("model.embed_tokens.weight", 2, V, H);
     HF_T("model.layers.0.input_layernorm.weight", 1, H, 0);
     HF_T("model.layers.0.self_attn.q_proj.weight", 2, H, H);
@@ -250,14 +255,18 @@ static void hf_seed(const char *tmp_dir, const hf_variant *v) {
     for (size_t i = 0; i < n; i++) {
         int64_t numel = t[i].shape[0] * (t[i].ndim == 2 ? t[i].shape[1] : 1);
         float *x = malloc((size_t)numel * sizeof *x);
-        for (int64_t k = 0; k < numel; k++) x[k] = (float)((k * 7 + (int64_t)i) % 19) * 0.05f - 0.4f;
+        for (int64_t k = 0; k < numel; k++)
+            x[k] = (float)((k * 7 + (int64_t)i) % 19) * 0.05f - 0.4f;
         size_t bytes;
         check(qk_type_row_bytes(v->type, numel, &bytes), "row bytes");
         data[i] = malloc(bytes);
         check(qk_convert(QK_TYPE_F32, x, v->type, data[i], (size_t)numel), "convert");
         free(x);
-        io[i] = (qk_io_tensor){.name = t[i].name, .type = v->type, .ndim = t[i].ndim,
-                               .shape = {t[i].shape[0], t[i].shape[1]}, .data = data[i]};
+        io[i] = (qk_io_tensor){.name = t[i].name,
+                               .type = v->type,
+                               .ndim = t[i].ndim,
+                               .shape = {t[i].shape[0], t[i].shape[1]},
+                               .data = data[i]};
     }
     char path[1024];
     snprintf(path, sizeof path, "%s/hf.safetensors", tmp_dir);
@@ -320,10 +329,10 @@ static void gguf_model(const char *path, bool qwen2) {
     qk_gguf_writer *w = NULL;
     check(qk_gguf_writer_create(path, &w), "gguf writer");
     check(qk_gguf_writer_add_str(w, "general.architecture", arch), "kv");
-#define ARCH_U32(suffix, v)                                                    \
-    do {                                                                       \
-        snprintf(key, sizeof key, "%s.%s", arch, suffix);                      \
-        check(qk_gguf_writer_add_u32(w, key, v), "kv");                        \
+#define ARCH_U32(suffix, v)                                                                        \
+    do {                                                                                           \
+        snprintf(key, sizeof key, "%s.%s", arch, suffix);                                          \
+        check(qk_gguf_writer_add_u32(w, key, v), "kv");                                            \
     } while (0)
     ARCH_U32("context_length", 16);
     ARCH_U32("embedding_length", 32);
@@ -343,7 +352,9 @@ static void gguf_model(const char *path, bool qwen2) {
         check(qk_gguf_writer_add_f32(w, key, 2.0f), "kv");
     }
     check(qk_gguf_writer_add_str(w, "tokenizer.ggml.model", "llama"), "kv");
-    const char *tokens[4] = {"<unk>", "<s>", "</s>", "\xe2\x96\x81" "a"};
+    const char *tokens[4] = {"<unk>", "<s>", "</s>",
+                             "\xe2\x96\x81"
+                             "a"};
     check(qk_gguf_writer_add_arr_str(w, "tokenizer.ggml.tokens", tokens, NULL, 4), "kv");
     const float scores[4] = {0, 0, 0, -1};
     check(qk_gguf_writer_add_arr(w, "tokenizer.ggml.scores", QK_GGUF_F32, scores, 4), "kv");
@@ -390,7 +401,8 @@ static void gguf_model(const char *path, bool qwen2) {
         if (!use[i]) continue;
         int64_t numel = t[i].rows * (t[i].ndim == 2 ? t[i].cols : 1);
         float *x = malloc((size_t)numel * sizeof *x);
-        for (int64_t k = 0; k < numel; k++) x[k] = (float)((k * 11 + (int64_t)i) % 23) * 0.1f - 1.1f;
+        for (int64_t k = 0; k < numel; k++)
+            x[k] = (float)((k * 11 + (int64_t)i) % 23) * 0.1f - 1.1f;
         size_t bytes;
         check(qk_type_row_bytes(t[i].type, numel, &bytes), "row bytes");
         unsigned char *q = malloc(bytes);
@@ -583,7 +595,14 @@ void seeds_dequant_codebook(void) {
     } tens[] = {
         {"seed-affine-tensor-int8", 7, 0, 2u << 0 | 0u << 2, 0, 0, 0, 2, {4, 8}},
         {"seed-affine-tensor-int4-channel", 3, 1, 0u | 1u << 2, 1, 0, 1, 2, {3, 8}},
-        {"seed-affine-tensor-int3-group", 2, 0, 2u | 2u << 2 | 1u << 4, 0, 8 + 5, 2 | 1u << 2, 3,
+        {"seed-affine-tensor-int3-group",
+         2,
+         0,
+         2u | 2u << 2 | 1u << 4,
+         0,
+         8 + 5,
+         2 | 1u << 2,
+         3,
          {2, 2, 8}},
         {"seed-affine-tensor-fixed-range", 3, 0, 2u | 2u << 5, 0, 0, 0, 1, {8}},
         {"seed-affine-tensor-scalar", 7, 1, 0, 0, 0, 0, 0, {0}},
