@@ -13,6 +13,8 @@ PACKAGES=(
   valgrind                                # memcheck subset of the suite
   jq                                      # JSON in the command-line tests
   python3-sklearn                         # the 8x8 digits data set of tests/cli/qat_digits.sh
+  libplplot-dev plplot-driver-cairo       # figures of `quantkit report` (SVG; PNG via pngcairo)
+  chromium                                # tests/cli/report.sh renders the report headless
 )
 if [ -n "${QK_EXTRA_PACKAGES:-}" ]; then
   # shellcheck disable=SC2206

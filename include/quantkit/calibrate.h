@@ -2,7 +2,8 @@
 ** quantkit calibrate: run a model over calibration text and gather, for the
 ** input of every linear layer, the statistics calibrated quantization
 ** needs: the row count, per-column sum of x^2 (llama.cpp's imatrix), per-
-** column sum of |x| (AWQ's mean |x|), and optionally the full X^T X.
+** column sum of |x| (AWQ's mean |x|), per-column max |x| (SmoothQuant),
+** and optionally the full X^T X.
 **
 ** Linear layers that share an input share one entry: q/k/v read the
 ** attention input, gate/up the MLP input; attn_output, ffn_down and output
@@ -40,6 +41,8 @@ typedef struct qk_calib_input {
     int64_t n_rows;        /* rows (tokens) accumulated */
     const double *sum_x2;  /* [n_cols] */
     const double *sum_abs; /* [n_cols] */
+    const double *max_abs; /* [n_cols] max |x| (SmoothQuant); NULL for
+                              statistics loaded from a file */
     const double *xtx;     /* [n_cols * n_cols] row-major, or NULL */
 } qk_calib_input;
 

@@ -286,7 +286,8 @@ qk_status qk_llama2c_tensor_info(const qk_llama2c *model, size_t index, qk_io_te
 ** Model source: one view of a Llama-family model in any container.
 **
 ** `path` is a Hugging Face folder (config.json and *.safetensors, sharded
-** or not; a config.json or .safetensors path means its folder), a GGUF file
+** or not; a config.json or .safetensors path means its folder; quantized
+** GPTQ / AWQ / compressed-tensors checkpoints too, see checkpoint.h), a GGUF file
 ** (llama.cpp's or quantkit's; architectures "llama" and "qwen2") or a
 ** llama2.c checkpoint. Every source presents the hyper-parameters and the
 ** tensors in llama.cpp's naming and orientation:
@@ -354,6 +355,9 @@ typedef struct qk_model_tensor {
     size_t nbytes;              /* bytes of the stored data */
     const void *data;           /* stored bytes, file layout (borrowed) */
     bool permuted;              /* reading reorders rows (HF q/k); `data` is not in that order */
+    int32_t quant_bits;         /* > 0: a quantized checkpoint linear (quantkit/checkpoint.h),
+                                   type F32, dequantized on read; `data` is NULL and `nbytes`
+                                   counts its stored parts */
 } qk_model_tensor;
 
 typedef struct qk_model_source qk_model_source;
@@ -366,6 +370,8 @@ qk_status qk_model_source_open(const char *path, const qk_model_source_options *
                                qk_model_source **out);
 void qk_model_source_close(qk_model_source *source);
 qk_model_format qk_model_source_format(const qk_model_source *source);
+/* The path given to qk_model_source_open (borrowed, valid until close). */
+const char *qk_model_source_path(const qk_model_source *source);
 const qk_model_hparams *qk_model_source_hparams(const qk_model_source *source);
 size_t qk_model_source_tensor_count(const qk_model_source *source);
 /* Index of the tensor with llama.cpp name `name`, or -1. */

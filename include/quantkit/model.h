@@ -126,6 +126,25 @@ qk_status qk_llama_model_replace_linear(qk_llama_model *model, int32_t layer,
 /* Bytes of all weights as stored. */
 uint64_t qk_llama_model_weight_bytes(const qk_llama_model *model);
 
+/* A linear layer may compute y = x W^T its own way (LLM.int8's mixed
+** int8/f16 product, W8A8 with dynamic activation quantization ...): the
+** forward pass then calls `matmul` instead of qk_matmul on the stored
+** weight (which stays the reference for shapes and hooks). matmul gets x
+** [n_rows, in] and writes y [n_rows, out] (row-major f32, not overlapping);
+** it must be reentrant (contexts of one model may decode concurrently). */
+typedef struct qk_linear_kernel {
+    qk_status (*matmul)(void *state, const float *x, int64_t n_rows, float *y);
+    void (*free_state)(void *state); /* may be NULL */
+    void *state;
+} qk_linear_kernel;
+/* Install `kernel` for a linear (layer -1 with QK_LINEAR_OUTPUT); NULL
+** removes it. The model owns kernel->state from this call on, even when it
+** fails: free_state runs when the kernel is replaced or removed, when
+** qk_llama_model_replace_linear replaces that weight, and when the model is
+** freed. */
+qk_status qk_llama_model_set_linear_kernel(qk_llama_model *model, int32_t layer,
+                                           qk_llama_linear which, const qk_linear_kernel *kernel);
+
 /* ------------------------------------------------------------------------
 ** Inference context: KV cache and scratch for up to n_ctx positions.
 */
@@ -165,6 +184,16 @@ qk_status qk_llama_decode(qk_llama_context *ctx, const int32_t *tokens, int32_t 
 qk_status qk_llama_layer_forward(const qk_llama_hparams *hp, int32_t layer,
                                  const qk_llama_layer_weights *lw, float *x, int32_t n_seq,
                                  int32_t seq_len, qk_linear_hook hook, void *user);
+/* One block of decoder layer `layer` on its normalised input xn
+** [n_seq * seq_len, n_embd] (the output of the block's RMSNorm), n_seq
+** independent sequences at positions 0 .. seq_len-1; out [n_seq * seq_len,
+** n_embd] receives the block's output before the residual add.
+** QK_LLAMA_BLOCK_ATTN: q/k/v (+ biases), rotary, causal attention, o.
+** QK_LLAMA_BLOCK_MLP: down(silu(gate) * up). (AWQ measures these.) */
+typedef enum qk_llama_block { QK_LLAMA_BLOCK_ATTN = 0, QK_LLAMA_BLOCK_MLP = 1 } qk_llama_block;
+qk_status qk_llama_block_forward(const qk_llama_hparams *hp, int32_t layer,
+                                 const qk_llama_layer_weights *lw, qk_llama_block block,
+                                 const float *xn, float *out, int32_t n_seq, int32_t seq_len);
 /* Token embeddings of `n` tokens into x [n, n_embd]. */
 qk_status qk_llama_embed(const qk_llama_model *model, const int32_t *tokens, int64_t n, float *x);
 

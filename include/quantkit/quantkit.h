@@ -20,5 +20,7 @@
 #include "quantkit/calibrate.h"
 #include "quantkit/quantize.h"
 #include "quantkit/algo.h"
+#include "quantkit/gptq.h"
+#include "quantkit/checkpoint.h"
 
 #endif /* QUANTKIT_QUANTKIT_H */

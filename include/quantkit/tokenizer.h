@@ -172,6 +172,13 @@ qk_status qk_tokenizer_load_json_memory(const char *json, size_t json_len, const
 struct qk_gguf_reader;
 qk_status qk_tokenizer_load_gguf(const struct qk_gguf_reader *reader,
                                  const qk_tokenizer_options *opts, qk_tokenizer **out);
+/* Token `id` as a SentencePiece piece, the form GGUF `llama` vocabularies
+** store: spaces as U+2581 and special tokens without the whitespace
+** llama.cpp's llama2.c converter strips ("\n<s>\n" -> "<s>"). Vocabularies
+** that already escape spaces are returned as they are. Writes up to
+** `capacity` bytes and returns the full length. */
+size_t qk_tokenizer_spm_piece(const qk_tokenizer *tok, int32_t id, char *buf, size_t capacity);
+
 /* Byte-level BPE only: the pre-tokenizer it was built with, and its merges
 ** in rank order as "left right" strings (malloc'ed; free with
 ** qk_tokenizer_bpe_merges_free). For writing the vocabulary to GGUF. */

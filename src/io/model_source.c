@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "io/bytes.h"
+#include "io/ckpt.h"
 #include "io/model_source.h"
 
 const char *qk_model_format_name(qk_model_format format) {
@@ -222,6 +223,7 @@ void qk_model_source_close(qk_model_source *s) {
     qk_safetensors_set_close(s->st);
     qk_gguf_reader_close(s->gguf);
     qk_llama2c_close(s->l2c);
+    qk_ckpt_source_free(s->ckpt);
     free(s->entries);
     free(s->sorted);
     free(s->path);
@@ -230,6 +232,9 @@ void qk_model_source_close(qk_model_source *s) {
 
 qk_model_format qk_model_source_format(const qk_model_source *s) {
     return s->format;
+}
+const char *qk_model_source_path(const qk_model_source *s) {
+    return s->path;
 }
 const qk_model_hparams *qk_model_source_hparams(const qk_model_source *s) {
     return &s->hp;
@@ -258,6 +263,7 @@ qk_status qk_model_source_tensor_info(const qk_model_source *s, size_t index,
     out->nbytes = e->src.nbytes;
     out->data = e->src.data;
     out->permuted = e->permute_heads > 0;
+    if (e->quant) out->quant_bits = s->ckpt->linears[e->quant - 1].config.bits;
     return QK_OK;
 }
 
@@ -291,7 +297,7 @@ qk_status qk_model_source_tensor_bytes(const qk_model_source *s, size_t index, q
 
 /* Source row of output row `r` (HF rotary halves -> llama.cpp pairs):
 ** rows [heads, 2, half] are read as [heads, half, 2]. */
-static int64_t source_row(int64_t r, int64_t rows, int32_t heads) {
+int64_t qk_ms_source_row(int64_t r, int64_t rows, int32_t heads) {
     if (heads <= 0) return r;
     int64_t per = rows / heads, half = per / 2;
     int64_t h = r / per, w = r % per;
@@ -304,6 +310,7 @@ qk_status qk_model_source_read(const qk_model_source *s, size_t index, qk_type t
         return qk_error_set(QK_ERR_INVALID_ARG, "model source: bad read arguments (tensor %zu)",
                             index);
     const ms_entry *e = &s->entries[index];
+    if (e->quant) return qk_ckpt_read_entry(s, e, type, dst, dst_bytes);
     qk_type from = e->src.type;
     const qk_type_traits *ft = qk_type_get_traits(from), *tt = qk_type_get_traits(type);
     if (!tt) return qk_error_set(QK_ERR_INVALID_ARG, "model source: type id %d", (int)type);
@@ -335,7 +342,8 @@ qk_status qk_model_source_read(const qk_model_source *s, size_t index, qk_type t
         return st == QK_OK ? QK_OK : qk_error_prefix("%s: tensor '%s'", s->path, e->name);
     }
     for (int64_t r = 0; r < rows; r++) {
-        const unsigned char *in = src + (size_t)source_row(r, rows, e->permute_heads) * in_row;
+        const unsigned char *in =
+            src + (size_t)qk_ms_source_row(r, rows, e->permute_heads) * in_row;
         if (type == from) {
             memcpy(out + (size_t)r * out_row, in, in_row);
         } else {

@@ -12,9 +12,14 @@
 
 typedef struct ms_entry {
     char name[QK_MS_NAME_CAP]; /* llama.cpp name */
-    qk_io_tensor src;          /* the stored tensor (its name is the file's) */
+    qk_io_tensor src;          /* the stored tensor (its name is the file's); for a quantized
+                                  checkpoint linear: F32 [rows, cols], data NULL */
     int32_t permute_heads;     /* > 0: rows go from HF's rotary layout to llama.cpp's */
+    int32_t quant;             /* > 0: quantized checkpoint linear ckpt->linears[quant - 1] */
 } ms_entry;
+
+/* Quantized checkpoint linears (io/ckpt.h). */
+typedef struct qk_ms_ckpt qk_ms_ckpt;
 
 struct qk_model_source {
     qk_model_format format;
@@ -26,6 +31,7 @@ struct qk_model_source {
     ms_entry *entries;
     size_t n_entries, cap;
     ms_entry **sorted; /* by name, built once all entries are in */
+    qk_ms_ckpt *ckpt;  /* HF quantized checkpoint (NULL otherwise) */
 };
 
 /* Append an entry (the name is copied; QK_ERR_INVALID_ARG when too long). */
@@ -56,5 +62,10 @@ enum {
     QK_MS_LAYER_KINDS
 };
 void qk_ms_layer_name(int kind, int32_t layer, char *buf);
+/* Hugging Face name of `kind` in `layer` ("model.layers.3.self_attn.q_proj.weight"). */
+void qk_ms_hf_layer_name(int kind, int32_t layer, char *buf, size_t cap);
+/* Source row of presented row `r` of a permuted tensor of `rows` rows
+** (HF rotary halves read as llama.cpp pairs; identity when heads <= 0). */
+int64_t qk_ms_source_row(int64_t r, int64_t rows, int32_t heads);
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h> /* strcmp */
 
 #include "core/error.h"
+#include "io/ckpt.h"
 #include "io/model_source.h"
 
 /* HF name of a per-layer kind (printf format with the layer). */
@@ -25,6 +26,10 @@ static const char *const HF_LAYER[QK_MS_LAYER_KINDS] = {
     [QK_MS_FFN_DOWN] = "model.layers.%d.mlp.down_proj.weight",
     [QK_MS_FFN_UP] = "model.layers.%d.mlp.up_proj.weight",
 };
+
+void qk_ms_hf_layer_name(int kind, int32_t layer, char *buf, size_t cap) {
+    snprintf(buf, cap, HF_LAYER[kind], (int)layer);
+}
 
 /* Add the llama.cpp tensor `name` backed by HF tensor `hf`. */
 static qk_status map(qk_model_source *s, const char *name, const char *hf, int32_t permute) {
@@ -92,7 +97,20 @@ qk_status qk_ms_open_hf(qk_model_source *s, const char *folder,
     h->rope_scaling = c.rope_scaling;
 
     st = qk_safetensors_set_open(folder, &s->st);
+    if (st == QK_OK) st = qk_ckpt_source_open(s, folder, &s->ckpt);
     if (st != QK_OK) return st;
+    const int64_t q = (int64_t)h->n_head * h->head_dim, kv = (int64_t)h->n_head_kv * h->head_dim;
+    /* [rows, cols] of each linear kind (0 for the others) */
+    int64_t dims[QK_MS_LAYER_KINDS][2] = {{0}};
+    dims[QK_MS_ATTN_Q][0] = q;
+    dims[QK_MS_ATTN_K][0] = dims[QK_MS_ATTN_V][0] = kv;
+    dims[QK_MS_ATTN_Q][1] = dims[QK_MS_ATTN_K][1] = dims[QK_MS_ATTN_V][1] = h->n_embd;
+    dims[QK_MS_ATTN_OUTPUT][0] = h->n_embd;
+    dims[QK_MS_ATTN_OUTPUT][1] = q;
+    dims[QK_MS_FFN_GATE][0] = dims[QK_MS_FFN_UP][0] = h->n_ff;
+    dims[QK_MS_FFN_GATE][1] = dims[QK_MS_FFN_UP][1] = h->n_embd;
+    dims[QK_MS_FFN_DOWN][0] = h->n_embd;
+    dims[QK_MS_FFN_DOWN][1] = h->n_ff;
     st = map(s, "token_embd.weight", "model.embed_tokens.weight", 0);
     for (int32_t l = 0; l < h->n_layer && st == QK_OK; l++) {
         for (int k = 0; k < QK_MS_LAYER_KINDS && st == QK_OK; k++) {
@@ -104,10 +122,20 @@ qk_status qk_ms_open_hf(qk_model_source *s, const char *folder,
             char name[QK_MS_NAME_CAP], hf[96];
             qk_ms_layer_name(k, l, name);
             snprintf(hf, sizeof hf, HF_LAYER[k], (int)l);
-            st = map(s, name, hf, heads);
+            if (s->ckpt && dims[k][0] > 0) {
+                hf[strlen(hf) - strlen(".weight")] = '\0'; /* the module */
+                st = qk_ckpt_map_linear(s, name, hf, dims[k][0], dims[k][1], heads);
+            } else {
+                st = map(s, name, hf, heads);
+            }
         }
     }
     if (st == QK_OK) st = map(s, "output_norm.weight", "model.norm.weight", 0);
-    if (st == QK_OK && !h->tied_output) st = map(s, "output.weight", "lm_head.weight", 0);
+    if (st == QK_OK && !h->tied_output) {
+        if (s->ckpt)
+            st = qk_ckpt_map_linear(s, "output.weight", "lm_head", h->n_vocab, h->n_embd, 0);
+        else
+            st = map(s, "output.weight", "lm_head.weight", 0);
+    }
     return st;
 }

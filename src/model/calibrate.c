@@ -22,7 +22,9 @@ typedef struct input_stats {
     int64_t n_rows;
     double *sum_x2;
     double *sum_abs;
-    double *xtx; /* NULL unless kept */
+    double *max_abs; /* max |x| per column (SmoothQuant) */
+    bool has_max;    /* false after loading a file without it */
+    double *xtx;     /* NULL unless kept */
 } input_stats;
 
 struct qk_calib_stats {
@@ -93,6 +95,7 @@ void qk_calib_stats_free(qk_calib_stats *st) {
     for (size_t i = 0; i < st->n_inputs; i++) {
         free(st->inputs[i].sum_x2);
         free(st->inputs[i].sum_abs);
+        free(st->inputs[i].max_abs);
         free(st->inputs[i].xtx);
     }
     free(st->inputs);
@@ -117,7 +120,9 @@ qk_status qk_calib_stats_create(const qk_llama_hparams *hp, bool with_xtx, qk_ca
         in->n_cols = i + 1 == st->n_inputs ? hp->n_embd : input_cols(hp, (int)(i % IN_PER_LAYER));
         in->sum_x2 = calloc((size_t)in->n_cols, sizeof(double));
         in->sum_abs = calloc((size_t)in->n_cols, sizeof(double));
-        ok = in->sum_x2 && in->sum_abs;
+        in->max_abs = calloc((size_t)in->n_cols, sizeof(double));
+        in->has_max = true;
+        ok = in->sum_x2 && in->sum_abs && in->max_abs;
         if (ok && with_xtx) {
             in->xtx = calloc((size_t)in->n_cols * (size_t)in->n_cols, sizeof(double));
             ok = in->xtx != NULL;
@@ -155,9 +160,10 @@ static void accumulate(qk_calib_stats *st, input_stats *in, const float *x, int6
     for (int64_t r = 0; r < n_rows; r++) {
         const float *row = x + (size_t)r * n;
         for (int64_t j = 0; j < n; j++) {
-            const double v = row[j];
+            const double v = row[j], a = fabs(v);
             in->sum_x2[j] += v * v;
-            in->sum_abs[j] += fabs(v);
+            in->sum_abs[j] += a;
+            if (a > in->max_abs[j]) in->max_abs[j] = a;
         }
     }
     in->n_rows += n_rows;
@@ -237,6 +243,7 @@ static void fill_input(const input_stats *in, qk_calib_input *out) {
     out->n_rows = in->n_rows;
     out->sum_x2 = in->sum_x2;
     out->sum_abs = in->sum_abs;
+    out->max_abs = in->has_max ? in->max_abs : NULL;
     out->xtx = in->xtx;
 }
 
@@ -309,6 +316,7 @@ qk_status qk_calib_stats_fill(qk_calib_stats *st, int64_t index, int64_t n_rows,
     in->n_rows = n_rows;
     memcpy(in->sum_x2, sum_x2, n * sizeof(double));
     memcpy(in->sum_abs, sum_abs, n * sizeof(double));
+    in->has_max = false; /* not stored in statistics files */
     if (xtx && in->xtx) memcpy(in->xtx, xtx, n * n * sizeof(double));
     return QK_OK;
 }

@@ -59,14 +59,30 @@ static qk_status add_tokenizer(qk_gguf_writer *w, const qk_tokenizer *tok) {
     int32_t *types = malloc((size_t)n * sizeof *types);
     char **merges = NULL;
     int32_t n_merges = 0;
+    char *blob = NULL;
     qk_status st = QK_OK;
     if (!texts || !lens || !scores || !types) {
         st = qk_error_set(QK_ERR_NOMEM, "GGUF metadata: no memory for %d tokens", n);
         goto done;
     }
+    /* SentencePiece vocabularies as pieces (llama2.c's raw spaces become
+    ** U+2581, as llama.cpp's converter writes them); BPE texts as they are */
+    size_t blob_len = 0;
+    for (int32_t i = 0; i < n && spm; i++) blob_len += qk_tokenizer_spm_piece(tok, i, NULL, 0);
+    if (spm && !(blob = malloc(blob_len ? blob_len : 1))) {
+        st = qk_error_set(QK_ERR_NOMEM, "GGUF metadata: no memory for the vocabulary");
+        goto done;
+    }
+    size_t at = 0;
     for (int32_t i = 0; i < n; i++) {
         size_t len = 0;
-        texts[i] = qk_tokenizer_token_text(tok, i, &len);
+        if (spm) {
+            len = qk_tokenizer_spm_piece(tok, i, blob + at, blob_len - at);
+            texts[i] = blob + at;
+            at += len;
+        } else {
+            texts[i] = qk_tokenizer_token_text(tok, i, &len);
+        }
         lens[i] = len;
         scores[i] = qk_tokenizer_token_score(tok, i);
         types[i] = (int32_t)qk_tokenizer_token_type(tok, i);
@@ -101,6 +117,7 @@ static qk_status add_tokenizer(qk_gguf_writer *w, const qk_tokenizer *tok) {
     TRY(qk_gguf_writer_add_bool(w, "tokenizer.ggml.add_eos_token", qk_tokenizer_add_eos(tok)));
 done:
     qk_tokenizer_bpe_merges_free(merges, n_merges);
+    free(blob);
     free(texts);
     free(lens);
     free(scores);

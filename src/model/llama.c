@@ -94,6 +94,12 @@ void qk_llama_model_free(qk_llama_model *m) {
         for (size_t i = 0; i < sizeof views / sizeof views[0]; i++) free_view(views[i]);
     }
     free(m->layers);
+    if (m->kernels) {
+        const size_t n = (size_t)m->hp.n_layer * QK_LINEAR_OUTPUT + 1;
+        for (size_t i = 0; i < n; i++)
+            if (m->kernels[i].free_state) m->kernels[i].free_state(m->kernels[i].state);
+        free(m->kernels);
+    }
     free_view(&m->token_embd);
     free_view(&m->output_norm);
     free_view(&m->output);
@@ -254,6 +260,61 @@ const qk_tensor_view *qk_llama_model_output(const qk_llama_model *m) {
     return m->output.data ? &m->output : &m->token_embd;
 }
 
+/* ---- per-linear kernels --------------------------------------------------- */
+
+/* Slot of a linear in m->kernels, or -1 when out of range. */
+static long kernel_slot(const qk_llama_model *m, int32_t layer, qk_llama_linear which) {
+    if (which == QK_LINEAR_OUTPUT) return (long)m->hp.n_layer * QK_LINEAR_OUTPUT;
+    if (layer < 0 || layer >= m->hp.n_layer || (int)which < 0 || which >= QK_LINEAR_OUTPUT)
+        return -1;
+    return (long)layer * QK_LINEAR_OUTPUT + (long)which;
+}
+
+static void clear_kernel(qk_llama_model *m, long slot) {
+    if (!m->kernels) return;
+    qk_linear_kernel *k = &m->kernels[slot];
+    if (k->free_state) k->free_state(k->state);
+    memset(k, 0, sizeof *k);
+}
+
+qk_status qk_llama_model_set_linear_kernel(qk_llama_model *m, int32_t layer, qk_llama_linear which,
+                                           const qk_linear_kernel *kernel) {
+    if (!m) {
+        if (kernel && kernel->free_state) kernel->free_state(kernel->state);
+        return qk_error_set(QK_ERR_INVALID_ARG, "set linear kernel: NULL model");
+    }
+    const long slot = kernel_slot(m, layer, which);
+    if (slot < 0 || (kernel && !kernel->matmul)) {
+        if (kernel && kernel->free_state) kernel->free_state(kernel->state);
+        return qk_error_set(QK_ERR_INVALID_ARG,
+                            slot < 0 ? "set linear kernel: layer %d / linear %d out of range"
+                                     : "set linear kernel: layer %d linear %d: no matmul function",
+                            (int)layer, (int)which);
+    }
+    if (!kernel) {
+        clear_kernel(m, slot);
+        return QK_OK;
+    }
+    if (!m->kernels) {
+        m->kernels = calloc((size_t)m->hp.n_layer * QK_LINEAR_OUTPUT + 1, sizeof *m->kernels);
+        if (!m->kernels) {
+            if (kernel->free_state) kernel->free_state(kernel->state);
+            return qk_error_set(QK_ERR_NOMEM, "set linear kernel: no memory");
+        }
+    }
+    clear_kernel(m, slot);
+    m->kernels[slot] = *kernel;
+    return QK_OK;
+}
+
+const qk_linear_kernel *qk_llama_model_kernel(const qk_llama_model *m, int32_t layer,
+                                              qk_llama_linear which) {
+    if (!m->kernels) return NULL;
+    const long slot = kernel_slot(m, layer, which);
+    if (slot < 0 || !m->kernels[slot].matmul) return NULL;
+    return &m->kernels[slot];
+}
+
 qk_status qk_llama_model_replace_linear(qk_llama_model *m, int32_t layer, qk_llama_linear which,
                                         const qk_tensor_view *t) {
     char name[64];
@@ -261,7 +322,9 @@ qk_status qk_llama_model_replace_linear(qk_llama_model *m, int32_t layer, qk_lla
     if (which == QK_LINEAR_OUTPUT) {
         qk_status st = expect_shape(name, t, m->hp.n_vocab, m->hp.n_embd);
         if (st != QK_OK) return st;
-        return copy_tensor(&m->output, t, false, name);
+        if ((st = copy_tensor(&m->output, t, false, name)) == QK_OK)
+            clear_kernel(m, kernel_slot(m, layer, which));
+        return st;
     }
     if (layer < 0 || layer >= m->hp.n_layer || (int)which < 0 || which >= QK_LINEAR_COUNT)
         return qk_error_set(QK_ERR_INVALID_ARG, "replace linear: layer %d / linear %d out of range",
@@ -269,7 +332,9 @@ qk_status qk_llama_model_replace_linear(qk_llama_model *m, int32_t layer, qk_lla
     qk_tensor_view *dst = qk_llama_layer_linear(&m->layers[layer], which);
     qk_status st = expect_shape(name, t, dst->shape[0], dst->shape[1]);
     if (st != QK_OK) return st;
-    return copy_tensor(dst, t, false, name);
+    if ((st = copy_tensor(dst, t, false, name)) == QK_OK)
+        clear_kernel(m, kernel_slot(m, layer, which));
+    return st;
 }
 
 static uint64_t view_bytes(const qk_tensor_view *v) {

@@ -218,25 +218,37 @@ static void call_hook(qk_llama_context *c, int32_t layer, qk_llama_linear which,
     if (c->hook) c->hook(c->hook_user, layer, which, x, rows, cols);
 }
 
+/* y = x W^T: the linear's installed kernel when it has one (LLM.int8, W8A8
+** ...), else qk_matmul on the weight as stored. */
 static qk_status linear(qk_llama_context *c, int32_t layer, qk_llama_linear which,
                         const qk_tensor_view *w, const float *x, int32_t n_rows, float *y) {
-    qk_status st = qk_matmul(w, x, n_rows, y);
+    const qk_linear_kernel *k = qk_llama_model_kernel(c->model, layer, which);
+    qk_status st;
+    if (k) {
+        qk_clear_error(); /* a kernel outside the library may fail without a message */
+        st = k->matmul(k->state, x, n_rows, y);
+    } else {
+        st = qk_matmul(w, x, n_rows, y);
+    }
     if (st != QK_OK) {
         char name[64];
-        return qk_error_prefix("%s", qk_llama_linear_name(layer, which, name, sizeof name));
+        qk_llama_linear_name(layer, which, name, sizeof name);
+        if (qk_last_status() == QK_OK)
+            return qk_error_set(st, "%s: linear kernel failed (%s)", name, qk_status_str(st));
+        return qk_error_prefix("%s", name);
     }
-    (void)c;
     return QK_OK;
 }
 
 /* ---- one decoder layer -------------------------------------------------- */
 
-/* Layer `l` (its weights `lw`, its KV cache in slot `slot`) on the T rows
-** of c->x, in place. */
-static qk_status decoder_layer(qk_llama_context *c, int32_t l, const qk_llama_layer_weights *lw,
-                               int32_t slot, int32_t T) {
+/* The attention block of layer `l` (KV cache slot `slot`) on the T
+** normalised rows of c->xn: q/k/v, rotary, causal attention, o; the
+** result (before the residual add) in c->proj. */
+static qk_status attention_block(qk_llama_context *c, int32_t l, const qk_llama_layer_weights *lw,
+                                 int32_t slot, int32_t T) {
     const qk_llama_hparams *hp = &c->model->hp;
-    const int32_t E = hp->n_embd, F = hp->n_ff, hd = hp->head_dim;
+    const int32_t E = hp->n_embd, hd = hp->head_dim;
     const size_t QD = (size_t)hp->n_head * hd, KD = (size_t)hp->n_head_kv * hd;
     float *k_layer = c->k_cache + (size_t)slot * c->n_ctx * KD;
     float *v_layer = c->v_cache + (size_t)slot * c->n_ctx * KD;
@@ -244,7 +256,6 @@ static qk_status decoder_layer(qk_llama_context *c, int32_t l, const qk_llama_la
     float *v_new = v_layer + (size_t)c->n_past * KD;
     qk_status st;
 
-    rms_norm(c->x, lw->attn_norm.data, c->xn, T, E, hp->rms_eps);
     call_hook(c, l, QK_LINEAR_Q, c->xn, T, E);
     call_hook(c, l, QK_LINEAR_K, c->xn, T, E);
     call_hook(c, l, QK_LINEAR_V, c->xn, T, E);
@@ -259,12 +270,16 @@ static qk_status decoder_layer(qk_llama_context *c, int32_t l, const qk_llama_la
     if ((st = attention(c, k_layer, v_layer, T)) != QK_OK) return st;
 
     call_hook(c, l, QK_LINEAR_O, c->attn, T, (int64_t)QD);
-    if ((st = linear(c, l, QK_LINEAR_O, &lw->wo, c->attn, T, c->proj)) != QK_OK) return st;
-    const size_t n = (size_t)T * E;
-#pragma omp parallel for schedule(static) if (n > QK_PARALLEL_MIN)
-    for (size_t i = 0; i < n; i++) c->x[i] += c->proj[i];
+    return linear(c, l, QK_LINEAR_O, &lw->wo, c->attn, T, c->proj);
+}
 
-    rms_norm(c->x, lw->ffn_norm.data, c->xn, T, E, hp->rms_eps);
+/* The MLP block of layer `l` on the T normalised rows of c->xn:
+** down(silu(gate) * up) into c->proj. */
+static qk_status mlp_block(qk_llama_context *c, int32_t l, const qk_llama_layer_weights *lw,
+                           int32_t T) {
+    const qk_llama_hparams *hp = &c->model->hp;
+    const int32_t E = hp->n_embd, F = hp->n_ff;
+    qk_status st;
     call_hook(c, l, QK_LINEAR_GATE, c->xn, T, E);
     call_hook(c, l, QK_LINEAR_UP, c->xn, T, E);
     if ((st = linear(c, l, QK_LINEAR_GATE, &lw->w_gate, c->xn, T, c->gate)) != QK_OK) return st;
@@ -276,9 +291,28 @@ static qk_status decoder_layer(qk_llama_context *c, int32_t l, const qk_llama_la
         c->gate[i] = g / (1.0f + expf(-g)) * c->up[i]; /* silu(gate) * up */
     }
     call_hook(c, l, QK_LINEAR_DOWN, c->gate, T, F);
-    if ((st = linear(c, l, QK_LINEAR_DOWN, &lw->w_down, c->gate, T, c->proj)) != QK_OK) return st;
+    return linear(c, l, QK_LINEAR_DOWN, &lw->w_down, c->gate, T, c->proj);
+}
+
+static void add_residual(float *x, const float *y, size_t n) {
 #pragma omp parallel for schedule(static) if (n > QK_PARALLEL_MIN)
-    for (size_t i = 0; i < n; i++) c->x[i] += c->proj[i];
+    for (size_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+/* Layer `l` (its weights `lw`, its KV cache in slot `slot`) on the T rows
+** of c->x, in place. */
+static qk_status decoder_layer(qk_llama_context *c, int32_t l, const qk_llama_layer_weights *lw,
+                               int32_t slot, int32_t T) {
+    const qk_llama_hparams *hp = &c->model->hp;
+    const int32_t E = hp->n_embd;
+    const size_t n = (size_t)T * E;
+    qk_status st;
+    rms_norm(c->x, lw->attn_norm.data, c->xn, T, E, hp->rms_eps);
+    if ((st = attention_block(c, l, lw, slot, T)) != QK_OK) return st;
+    add_residual(c->x, c->proj, n);
+    rms_norm(c->x, lw->ffn_norm.data, c->xn, T, E, hp->rms_eps);
+    if ((st = mlp_block(c, l, lw, T)) != QK_OK) return st;
+    add_residual(c->x, c->proj, n);
     return QK_OK;
 }
 
@@ -326,6 +360,18 @@ qk_status qk_llama_decode(qk_llama_context *c, const int32_t *tokens, int32_t T,
 
 /* ---- one layer on its own ---------------------------------------------- */
 
+/* A context for layer-level work outside a model: a model shell whose
+** hyper-parameters are all the context reads, one KV cache slot. */
+static qk_status shell_context(const qk_llama_hparams *hp, int32_t seq_len, qk_llama_model *shell,
+                               qk_llama_context **out) {
+    qk_status st = qk_llama_hparams_validate(hp);
+    if (st != QK_OK) return st;
+    memset(shell, 0, sizeof *shell);
+    shell->hp = *hp;
+    shell->finished = true;
+    return context_alloc(shell, seq_len, 1, out);
+}
+
 qk_status qk_llama_layer_forward(const qk_llama_hparams *hp, int32_t layer,
                                  const qk_llama_layer_weights *lw, float *x, int32_t n_seq,
                                  int32_t seq_len, qk_linear_hook hook, void *user) {
@@ -334,15 +380,10 @@ qk_status qk_llama_layer_forward(const qk_llama_hparams *hp, int32_t layer,
     if (n_seq < 0 || seq_len <= 0)
         return qk_error_set(QK_ERR_INVALID_ARG, "layer forward: %d sequences of %d tokens", n_seq,
                             seq_len);
-    qk_status st = qk_llama_hparams_validate(hp);
-    if (st != QK_OK) return st;
-    /* a model shell: the context reads only the hyper-parameters */
     qk_llama_model shell;
-    memset(&shell, 0, sizeof shell);
-    shell.hp = *hp;
-    shell.finished = true;
     qk_llama_context *c;
-    if ((st = context_alloc(&shell, seq_len, 1, &c)) != QK_OK) return st;
+    qk_status st = shell_context(hp, seq_len, &shell, &c);
+    if (st != QK_OK) return st;
     c->hook = hook;
     c->hook_user = user;
     const size_t row = (size_t)seq_len * (size_t)hp->n_embd;
@@ -351,6 +392,32 @@ qk_status qk_llama_layer_forward(const qk_llama_hparams *hp, int32_t layer,
         c->n_past = 0;
         st = decoder_layer(c, layer, lw, 0, seq_len);
         if (st == QK_OK) memcpy(x + (size_t)s * row, c->x, row * sizeof(float));
+    }
+    qk_llama_context_free(c);
+    return st;
+}
+
+qk_status qk_llama_block_forward(const qk_llama_hparams *hp, int32_t layer,
+                                 const qk_llama_layer_weights *lw, qk_llama_block block,
+                                 const float *xn, float *out, int32_t n_seq, int32_t seq_len) {
+    if (!hp || !lw || ((!xn || !out) && n_seq > 0))
+        return qk_error_set(QK_ERR_INVALID_ARG, "block forward: NULL argument");
+    if (n_seq < 0 || seq_len <= 0)
+        return qk_error_set(QK_ERR_INVALID_ARG, "block forward: %d sequences of %d tokens", n_seq,
+                            seq_len);
+    if (block != QK_LLAMA_BLOCK_ATTN && block != QK_LLAMA_BLOCK_MLP)
+        return qk_error_set(QK_ERR_INVALID_ARG, "block forward: unknown block %d", (int)block);
+    qk_llama_model shell;
+    qk_llama_context *c;
+    qk_status st = shell_context(hp, seq_len, &shell, &c);
+    if (st != QK_OK) return st;
+    const size_t row = (size_t)seq_len * (size_t)hp->n_embd;
+    for (int32_t s = 0; s < n_seq && st == QK_OK; s++) {
+        memcpy(c->xn, xn + (size_t)s * row, row * sizeof(float));
+        c->n_past = 0;
+        st = block == QK_LLAMA_BLOCK_ATTN ? attention_block(c, layer, lw, 0, seq_len)
+                                          : mlp_block(c, layer, lw, seq_len);
+        if (st == QK_OK) memcpy(out + (size_t)s * row, c->proj, row * sizeof(float));
     }
     qk_llama_context_free(c);
     return st;

@@ -14,6 +14,10 @@ struct qk_llama_model {
     qk_tensor_view output;      /* [n_vocab, n_embd], data NULL when tied */
     qk_llama_layer_weights *layers;
     bool finished;
+    /* optional per-linear kernels (qk_llama_model_set_linear_kernel):
+    ** NULL until one is set, then [n_layer * QK_LINEAR_OUTPUT + 1], the
+    ** output projection last; an entry with matmul NULL is unset */
+    qk_linear_kernel *kernels;
 };
 
 struct qk_llama_context {
@@ -41,6 +45,10 @@ struct qk_llama_context {
 ** caller still owns it. */
 qk_status qk_llama_model_adopt_tensor(qk_llama_model *model, const char *name,
                                       const qk_tensor_view *t);
+
+/* The kernel installed for a linear, or NULL (use qk_matmul). */
+const qk_linear_kernel *qk_llama_model_kernel(const qk_llama_model *model, int32_t layer,
+                                              qk_llama_linear which);
 
 /* The linear weight `which` of a layer (NULL for QK_LINEAR_OUTPUT). */
 qk_tensor_view *qk_llama_layer_linear(qk_llama_layer_weights *lw, qk_llama_linear which);

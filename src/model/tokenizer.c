@@ -503,6 +503,30 @@ const char *qk_tokenizer_token_text(const qk_tokenizer *tok, int32_t id, size_t 
     return qk_tok_text(tok, id);
 }
 
+size_t qk_tokenizer_spm_piece(const qk_tokenizer *tok, int32_t id, char *buf, size_t capacity) {
+    if (!tok || id < 0 || id >= tok->n_vocab) return 0;
+    const char *text = qk_tok_text(tok, id);
+    size_t len = tok->text_len[id];
+    const bool raw_spaces = tok->kind == QK_TOKENIZER_SPM && !tok->escape_ws;
+    if (raw_spaces && (tok->types[id] == QK_TOKEN_CONTROL || tok->types[id] == QK_TOKEN_UNKNOWN)) {
+        /* llama2.c stores "\n<s>\n": the piece is "<s>" */
+        while (len > 0 && (text[0] == ' ' || text[0] == '\n' || text[0] == '\t')) text++, len--;
+        while (len > 0 && (text[len - 1] == ' ' || text[len - 1] == '\n' || text[len - 1] == '\t'))
+            len--;
+    }
+    size_t out = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (raw_spaces && text[i] == ' ') {
+            if (out + 3 <= capacity) memcpy(buf + out, "\xE2\x96\x81", 3); /* U+2581 */
+            out += 3;
+        } else {
+            if (out < capacity) buf[out] = text[i];
+            out++;
+        }
+    }
+    return out;
+}
+
 int32_t qk_tokenizer_token_id(const qk_tokenizer *tok, const char *text, size_t len) {
     if (!tok || (!text && len)) return -1;
     return qk_tok_map_find(tok, &tok->map, text, len);

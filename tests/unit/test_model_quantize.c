@@ -146,6 +146,55 @@ static void test_hf_to_f32_matches_convert_hf_to_gguf(void **state) {
     qk_model_source_close(b);
 }
 
+/* llama2.c checkpoint + tokenizer.bin -> GGUF: the vocabulary is written as
+** llama.cpp's llama-convert-llama2c-to-ggml writes it (pieces with U+2581
+** for spaces, "<s>" not "\n<s>\n"), so tokens, scores and types equal its
+** stories260K-f32.gguf; and the tensors are identical. */
+static void test_llama2c_vocabulary_as_llama_cpp(void **state) {
+    (void)state;
+    QK_REQUIRE_FIXTURES();
+    const char *out = qk_test_tmp_path("stories.gguf");
+    qk_type_request req;
+    QK_ASSERT_OK(qk_type_request_parse("f32", &req));
+    qk_quantize_options opt;
+    qk_quantize_options_init(&opt, &req);
+    opt.tokenizer_path = qk_test_fixture("models/stories260k/tok512.bin");
+    QK_ASSERT_OK(qk_quantize_model(qk_test_fixture("models/stories260k/stories260K.bin"), out, &opt, NULL));
+    qk_gguf_reader *mine, *ref;
+    QK_ASSERT_OK(qk_gguf_reader_open(out, &mine));
+    QK_ASSERT_OK(qk_gguf_reader_open(qk_test_fixture("golden/llama.cpp/stories260k/stories260K-f32.gguf"), &ref));
+    int64_t a = qk_gguf_reader_find_key(mine, "tokenizer.ggml.tokens");
+    int64_t b = qk_gguf_reader_find_key(ref, "tokenizer.ggml.tokens");
+    assert_true(a >= 0 && b >= 0);
+    for (uint64_t i = 0; i < 512; i++) {
+        const char *sa, *sb;
+        uint64_t la, lb;
+        QK_ASSERT_OK(qk_gguf_reader_arr_str(mine, a, i, &sa, &la));
+        QK_ASSERT_OK(qk_gguf_reader_arr_str(ref, b, i, &sb, &lb));
+        if (la != lb || memcmp(sa, sb, la) != 0)
+            fail_msg("token %llu: '%.*s' != llama.cpp's '%.*s'", (unsigned long long)i, (int)la, sa, (int)lb, sb);
+    }
+    float sc_a[512], sc_b[512];
+    int32_t ty_a[512], ty_b[512];
+    QK_ASSERT_OK(qk_gguf_reader_copy_arr(mine, "tokenizer.ggml.scores", QK_GGUF_F32, sc_a, 512));
+    QK_ASSERT_OK(qk_gguf_reader_copy_arr(ref, "tokenizer.ggml.scores", QK_GGUF_F32, sc_b, 512));
+    QK_ASSERT_OK(qk_gguf_reader_copy_arr(mine, "tokenizer.ggml.token_type", QK_GGUF_I32, ty_a, 512));
+    QK_ASSERT_OK(qk_gguf_reader_copy_arr(ref, "tokenizer.ggml.token_type", QK_GGUF_I32, ty_b, 512));
+    assert_memory_equal(sc_a, sc_b, sizeof sc_a);
+    assert_memory_equal(ty_a, ty_b, sizeof ty_a);
+    for (int64_t i = 0; i < qk_gguf_reader_tensor_count(mine); i++) {
+        qk_io_tensor m, r;
+        QK_ASSERT_OK(qk_gguf_reader_tensor_info(mine, i, &m));
+        int64_t j = qk_gguf_reader_find_tensor(ref, m.name);
+        if (j < 0) fail_msg("tensor %s not in llama.cpp's file", m.name);
+        QK_ASSERT_OK(qk_gguf_reader_tensor_info(ref, j, &r));
+        assert_int_equal(m.nbytes, r.nbytes);
+        if (memcmp(m.data, r.data, m.nbytes) != 0) fail_msg("tensor %s differs", m.name);
+    }
+    qk_gguf_reader_close(mine);
+    qk_gguf_reader_close(ref);
+}
+
 static void test_failure_leaves_nothing(void **state) {
     (void)state;
     QK_REQUIRE_FIXTURES();
@@ -170,6 +219,7 @@ int main(void) {
         cmocka_unit_test(test_q8_0_file_identical),
         cmocka_unit_test(test_q4_0_tensors_identical),
         cmocka_unit_test(test_hf_to_f32_matches_convert_hf_to_gguf),
+        cmocka_unit_test(test_llama2c_vocabulary_as_llama_cpp),
         cmocka_unit_test(test_failure_leaves_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "quantize_checkpoint.h"
 
 typedef struct quantize_progress {
     cli_progress bar;
@@ -77,9 +78,19 @@ int cmd_quantize(int argc, char **argv) {
     const char *output = NULL, *type_name = "q4_k_m", *imatrix_path = NULL;
     const char *tokenizer_path = NULL, *name = NULL, *embd_type = NULL, *out_type = NULL;
     bool pure = false, allow_requantize = false, dry_run = false, verbose = false;
+    const char *format = "gguf", *method = NULL;
+    int64_t bits = 0, group = 0;
+    bool sym = false;
     cli_string_list overrides = {0};
     const cli_option options[] = {
-        {"output", CLI_STRING, &output, "output GGUF file (-o)"},
+        {"output", CLI_STRING, &output, "output GGUF file, or folder for checkpoint formats (-o)"},
+        {"format", CLI_STRING, &format,
+         "gguf (default), or a Hugging Face checkpoint: gptq (AutoGPTQ v1), gptq_v2, awq "
+         "(AutoAWQ GEMM), compressed-tensors (pack-quantized)"},
+        {"method", CLI_STRING, &method, "checkpoint formats: rtn (default)"},
+        {"bits", CLI_INT, &bits, "checkpoint formats: bits per weight (default 4)"},
+        {"group", CLI_INT, &group, "checkpoint formats: group size (default 128; -1 per channel)"},
+        {"sym", CLI_FLAG, &sym, "checkpoint formats: symmetric (zero point 2^(bits-1))"},
         {"type", CLI_STRING, &type_name, "q4_k_m (default), q8_0, q4_0, q6_k ... (docs/QUANTIZE.md)"},
         {"pure", CLI_FLAG, &pure, "every quantizable tensor in the base type (no mix rules)"},
         {"tensor-type", CLI_STRING_LIST, &overrides, "REGEX=TYPE: type for matching tensors (repeatable)"},
@@ -99,10 +110,18 @@ int cmd_quantize(int argc, char **argv) {
     if (!cli_parse("quantize", argc, argv, options, n_options, &common, positional, 1, &n_positional))
         return 2;
     if (common.help) {
-        cli_usage("quantize", "MODEL -o OUT.gguf [--type T]", options, n_options);
+        cli_usage("quantize", "MODEL -o OUT.gguf [--type T] | MODEL -o OUT --format F [--bits B]",
+                  options, n_options);
         return 0;
     }
     if (n_positional != 1) return cli_fail("quantize", "give one MODEL (see --help)");
+    if (strcmp(format, "gguf") != 0) {
+        const quantize_checkpoint_args args = {
+            .in_path = positional[0], .out_dir = output, .format = format, .method = method,
+            .bits = bits, .group = group, .sym = sym, .tokenizer = tokenizer_path,
+            .common = &common};
+        return quantize_checkpoint(&args);
+    }
     if (!output && !dry_run) return cli_fail("quantize", "-o OUT.gguf is required");
     const char *in_path = positional[0];
 

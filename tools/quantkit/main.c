@@ -12,6 +12,7 @@ static const cli_command COMMANDS[] = {
     {"quantize", "quantize a model to a GGUF file llama.cpp loads (--type q4_k_m ...)", cmd_quantize},
     {"eval", "perplexity (and KL divergence to a reference model) on a text", cmd_eval},
     {"compare", "per-tensor MSE, MAE, max error, SQNR and cosine between two models", cmd_compare},
+    {"report", "HTML report: per-tensor errors, histograms, outliers, perplexity/KL (-o report.html)", cmd_report},
     {"calibrate", "activation statistics (imatrix, mean |x|, X^T X) on calibration text", cmd_calibrate},
     {"version", "print the version and the kernels this CPU uses", cmd_version},
 };

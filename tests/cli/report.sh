@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# quantkit report on the HF fixture and its q4_0 quantization, with --text
+# (2 chunks of 128 tokens) and --png, then the page in headless Chromium:
+#   - a screenshot is produced: a PNG of the window's size, larger than four
+#     times the screenshot of an almost empty page taken the same way;
+#   - no console messages: Chromium run with --enable-logging=stderr --v=0
+#     logs every console message and uncaught exception as an
+#     "INFO:CONSOLE" line; the report must give none. A control page with a
+#     deliberate console.error and an uncaught ReferenceError must give two
+#     (so the detector is known to work). The page must also fetch nothing:
+#     no <script>, <link>, <img>, <iframe>, <object>, <embed>, src=, srcset=,
+#     url( or @import, and every href is a #fragment;
+#   - the DOM (--dump-dom) holds one table row per tensor of the model, the
+#     names those of `quantkit inspect --json`, with QUANT's bits per weight
+#     from its inspect, types, SQNR and cosine as `quantkit compare --json`; the tensors
+#     shown in detail are the 4 of lowest SQNR plus token_embd and output;
+#   - for the smallest detailed tensor, the outlier count and the SQNR of
+#     three int4 quantizations (no clipping, 99.9 percentile, per channel) are
+#     recomputed from the safetensors in Python and match the page;
+#   - perplexity and KL equal `quantkit eval --ref`'s;
+#   - every figure is also a PNG in --png DIR, of the figure's size.
+# Without Chromium (Debian package chromium) the browser checks are skipped
+# (exit 77 after the other checks passed).
+# labels: fixtures
+set -euo pipefail
+QK="$1"; FIX="$2"
+source "$(dirname "$0")/lib.sh"
+require_fixtures "$FIX"
+make_tmp
+HERE="$(cd "$(dirname "$0")" && pwd)"
+CHECK="python3 $HERE/report_check.py"
+HF=$FIX/models/fixture-llama-7m
+TEXT=$FIX/text/kjv-luke.txt
+T=$QK_TMP
+
+"$QK" quantize "$HF" -o "$T/q4_0.gguf" --type q4_0 >/dev/null
+"$QK" inspect "$HF" --json > "$T/inspect.json"
+"$QK" inspect "$T/q4_0.gguf" --json > "$T/inspect_q.json"
+"$QK" compare "$HF" "$T/q4_0.gguf" --json > "$T/compare.json"
+"$QK" eval "$T/q4_0.gguf" --ref "$HF" --text "$TEXT" --ctx 128 --chunks 2 --json > "$T/eval.json"
+
+"$QK" report "$HF" "$T/q4_0.gguf" -o "$T/report.html" --text "$TEXT" --ctx 128 --chunks 2 \
+  --png "$T/png" --json > "$T/report.json"
+[ -s "$T/report.html" ] || { echo "FAIL: no report.html"; exit 1; }
+n_tensors=$(jq '.tensors | length' "$T/inspect.json")
+[ "$(jq .tensors "$T/report.json")" = "$n_tensors" ] || { echo "FAIL: report --json tensors"; exit 1; }
+echo "  ok   report written: $(stat -c %s "$T/report.html") bytes, $n_tensors tensors"
+
+# self-contained: nothing that would load a resource
+if grep -n -i -E '<script|<link|<img|<iframe|<object|<embed|[^-]src=|srcset=|url\(http|@import' \
+     "$T/report.html" | head -5 | grep .; then
+  echo "FAIL: the page loads resources"; exit 1
+fi
+if grep -o -E 'href="[^"]*"' "$T/report.html" | grep -v '^href="#' | head -3 | grep .; then
+  echo "FAIL: the page links outside itself"; exit 1
+fi
+# ids unique (the inline SVGs' clip paths included)
+dups=$(grep -o -E ' id="[^"]*"' "$T/report.html" | sort | uniq -d | head -3)
+[ -z "$dups" ] || { echo "FAIL: duplicate ids: $dups"; exit 1; }
+echo "  ok   self-contained: no script, stylesheet link, image, src or url(); every href a #fragment; ids unique"
+
+# PNG figures: sqnr.png is 900 x (70 + 16 per compared tensor + 50)
+n_png=$(jq '.png | length' "$T/report.json")
+n_detail=$(jq '.detailed | length' "$T/report.json")
+[ "$n_png" = $((n_detail + 2)) ] || { echo "FAIL: $n_png PNG files for $n_detail detailed tensors"; exit 1; }
+$CHECK png "$T/png/sqnr.png" 900 $((70 + 16 * n_tensors + 50)) >/dev/null
+for f in $(jq -r '.png[]' "$T/report.json"); do
+  [ -s "$f" ] || { echo "FAIL: $f missing"; exit 1; }
+  $CHECK png "$f" >/dev/null
+done
+for t in $(jq -r '.detailed[]' "$T/report.json"); do
+  $CHECK png "$T/png/hist-$t.png" 1200 320 >/dev/null
+done
+echo "  ok   $n_png PNG figures in --png DIR (sqnr.png 900x$((70 + 16 * n_tensors + 50)), histograms 1200x320)"
+
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "SKIP: chromium is not installed (Debian package chromium): the page was not rendered"
+  exit 77
+fi
+chrome() {
+  local profile
+  profile=$(mktemp -d "$T/profile.XXXXXX")
+  timeout 180 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync \
+    --hide-scrollbars --user-data-dir="$profile" "$@"
+}
+console_lines() { grep -c 'CONSOLE' "$1" || true; }
+
+# the detector on a control page
+cat > "$T/control.html" <<'EOF'
+<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>control</title></head>
+<body><p>control</p><script>console.error("deliberate"); no_such_function();</script></body></html>
+EOF
+chrome --enable-logging=stderr --v=0 --window-size=1280,3000 --screenshot="$T/control.png" \
+  "file://$T/control.html" > "$T/control.out" 2> "$T/control.err"
+n=$(console_lines "$T/control.err")
+[ "$n" = 2 ] || { echo "FAIL: the control page gave $n console lines, not 2"; cat "$T/control.err"; exit 1; }
+echo "  ok   detector: the control page's console.error and ReferenceError give 2 CONSOLE lines"
+
+# the report: screenshot and console
+chrome --enable-logging=stderr --v=0 --window-size=1280,3000 --screenshot="$T/shot.png" \
+  "file://$T/report.html" > "$T/shot.out" 2> "$T/shot.err"
+n=$(console_lines "$T/shot.err")
+[ "$n" = 0 ] || { echo "FAIL: $n console messages"; grep CONSOLE "$T/shot.err"; exit 1; }
+[ -s "$T/shot.png" ] || { echo "FAIL: no screenshot"; exit 1; }
+$CHECK png "$T/shot.png" 1280 3000 >/dev/null
+shot=$(stat -c %s "$T/shot.png"); control=$(stat -c %s "$T/control.png")
+[ "$shot" -gt $((4 * control)) ] || { echo "FAIL: screenshot $shot bytes, an almost empty page $control"; exit 1; }
+echo "  ok   rendered without console messages; screenshot 1280x3000, $shot bytes (almost empty page: $control)"
+
+# the DOM
+chrome --dump-dom "file://$T/report.html" > "$T/dom.html" 2> "$T/dom.err"
+$CHECK dom "$T/dom.html" "$T/inspect.json" "$T/inspect_q.json" "$T/compare.json" > "$T/dom.txt" || { cat "$T/dom.txt"; exit 1; }
+grep -v '^CHOSEN' "$T/dom.txt"
+chosen=$(sed -n 's/^CHOSEN //p' "$T/dom.txt" | tr ' ' '\n' | sort | tr '\n' ' ')
+want=$( (jq -r '[.tensors[] | select(.sqnr_db != null)] | sort_by(.sqnr_db) | .[0:4][] | .name' "$T/compare.json";
+         echo token_embd.weight; echo output.weight) | sort -u | tr '\n' ' ')
+[ "$chosen" = "$want" ] || { echo "FAIL: detailed tensors '$chosen', expected '$want'"; exit 1; }
+echo "  ok   detailed: the 4 lowest SQNRs of compare --json plus token_embd and output"
+
+# independent numbers for the smallest detailed tensor
+small=$(jq -r --arg c "$chosen" '[.tensors[] | select(.name as $n | ($c | split(" ") | index($n)))
+        | {name, n: (.shape | reduce .[] as $d (1; . * $d))}] | sort_by(.n) | .[0].name' "$T/inspect.json")
+$CHECK outliers "$T/dom.html" "$HF" "$small" 3 4 99.9
+$CHECK ppl "$T/dom.html" "$T/eval.json"
