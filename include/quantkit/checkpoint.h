@@ -206,7 +206,9 @@ void qk_checkpoint_writer_free(qk_checkpoint_writer *writer);
 /* ------------------------------------------------------------------------
 ** Reading. qk_model_source_open() opens a Hugging Face folder whose
 ** config.json has a quantization_config with quant_method "gptq" (v1 or
-** v2 by checkpoint_format, also taken from quantize_config.json), "awq"
+** v2 by checkpoint_format, also taken from quantize_config.json; folders
+** whose config.json has no quantization_config are read by AutoGPTQ's
+** quantize_config.json or AutoAWQ's quant_config.json beside it), "awq"
 ** (version gemm) or "compressed-tensors" (format pack-quantized, int
 ** weights, strategy group or channel, config groups targeting "Linear" or
 ** "re:" patterns of module names). Its quantized linears are listed as

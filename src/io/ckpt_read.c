@@ -3,9 +3,10 @@
 ** linear module's stored parts, checking their dtypes and shapes against
 ** the config and the model's dimensions, and dequantizing on read.
 */
-#include <stdio.h>  /* snprintf */
-#include <stdlib.h> /* calloc, free, realloc */
-#include <string.h> /* strlen */
+#include <stdio.h>    /* snprintf */
+#include <stdlib.h>   /* calloc, free, realloc */
+#include <string.h>   /* strlen */
+#include <sys/stat.h> /* stat */
 
 #include "core/error.h"
 #include "io/ckpt.h"
@@ -19,10 +20,31 @@ qk_status qk_ckpt_source_open(qk_model_source *s, const char *folder, qk_ms_ckpt
     if (!root)
         return qk_error_set(QK_ERR_CORRUPT, "%s: line %d, column %d: %s", path, err.line,
                             err.column, err.text);
-    const json_t *qc = json_object_get(root, "quantization_config");
+    json_t *qc = json_object_get(root, "quantization_config");
     if (!qc || json_is_null(qc)) {
+        /* older files: AutoGPTQ's quantize_config.json or AutoAWQ's
+        ** quant_config.json beside a config.json without quantization_config */
+        static const char *const SIDE[2][2] = {{"quantize_config.json", "gptq"},
+                                               {"quant_config.json", "awq"}};
         json_decref(root);
-        return QK_OK;
+        root = NULL;
+        for (int i = 0; i < 2 && !root; i++) {
+            snprintf(path, sizeof path, "%s/%s", folder, SIDE[i][0]);
+            struct stat sb;
+            if (stat(path, &sb) != 0) continue;
+            root = json_load_file(path, 0, &err);
+            if (!root)
+                return qk_error_set(QK_ERR_CORRUPT, "%s: line %d, column %d: %s", path, err.line,
+                                    err.column, err.text);
+            if (!json_is_object(root)) {
+                json_decref(root);
+                return qk_error_set(QK_ERR_CONFIG, "%s: not a JSON object", path);
+            }
+            if (root && !json_object_get(root, "quant_method"))
+                json_object_set_new(root, "quant_method", json_string(SIDE[i][1]));
+        }
+        if (!root) return QK_OK; /* not a quantized checkpoint */
+        qc = root;
     }
     qk_ms_ckpt *ck = calloc(1, sizeof *ck);
     if (!ck) {
@@ -122,6 +144,17 @@ qk_status qk_ckpt_map_linear(qk_model_source *s, const char *name, const char *m
     ckpt_part_spec spec[CKPT_PARTS];
     qk_status st = qk_ckpt_layout(&lin->config, rows, cols, spec);
     if (st != QK_OK) return qk_error_prefix("%s: module '%s'", s->path, module);
+    /* compressed-tensors: a weight_g_idx is used whenever present, also when
+    ** the config does not say actorder "group" */
+    const bool ct = lin->config.format == QK_CHECKPOINT_COMPRESSED_TENSORS;
+    const bool g_idx_required = ct && spec[CKPT_G_IDX].present;
+    if (ct && !spec[CKPT_G_IDX].present) {
+        spec[CKPT_G_IDX] = (ckpt_part_spec){.present = true,
+                                            .suffix = "weight_g_idx",
+                                            .type = QK_TYPE_I32,
+                                            .ndim = 1,
+                                            .shape = {cols, 0}};
+    }
     size_t nbytes = 0;
     const char *file_name = NULL, *file[CKPT_PARTS] = {NULL};
     for (int p = 0; p < CKPT_PARTS; p++) {
@@ -130,7 +163,7 @@ qk_status qk_ckpt_map_linear(qk_model_source *s, const char *name, const char *m
         i = qk_safetensors_set_find_tensor(s->st, buf);
         if (i < 0) {
             /* GPTQ-for-LLaMa era files have no g_idx: groups are sequential */
-            if (p == CKPT_G_IDX && lin->config.format != QK_CHECKPOINT_COMPRESSED_TENSORS) continue;
+            if (p == CKPT_G_IDX && !g_idx_required) continue;
             return qk_error_set(QK_ERR_NOT_FOUND,
                                 "%s: no tensor '%s' (module '%s' is a %d-bit %s linear of %lld x "
                                 "%lld)",

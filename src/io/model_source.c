@@ -154,7 +154,7 @@ static qk_status detect(const char *path, qk_model_format *format, char **folder
                (n >= 5 && strcmp(path + n - 5, ".json") == 0)) {
         *format = QK_MODEL_FORMAT_HF;
         const char *slash = strrchr(path, '/');
-        *folder = slash ? strndup(path, (size_t)(slash - path ? slash - path : 1)) : strdup(".");
+        *folder = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
     } else {
         qk_mapped_file *f = NULL;
         qk_status st = qk_mapped_file_open(path, &f);

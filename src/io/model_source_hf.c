@@ -34,9 +34,22 @@ void qk_ms_hf_layer_name(int kind, int32_t layer, char *buf, size_t cap) {
 /* Add the llama.cpp tensor `name` backed by HF tensor `hf`. */
 static qk_status map(qk_model_source *s, const char *name, const char *hf, int32_t permute) {
     int64_t i = qk_safetensors_set_find_tensor(s->st, hf);
-    if (i < 0)
+    if (i < 0) {
+        /* packed tensors without a quantization_config to read them by */
+        char packed[128];
+        const size_t n = strlen(hf);
+        const bool weight = n > 7 && strcmp(hf + n - 7, ".weight") == 0;
+        snprintf(packed, sizeof packed, "%.*s.qweight", (int)(n - 7), hf);
+        if (!weight || qk_safetensors_set_find_tensor(s->st, packed) < 0)
+            snprintf(packed, sizeof packed, "%.*s.weight_packed", (int)(n - 7), hf);
+        if (weight && qk_safetensors_set_find_tensor(s->st, packed) >= 0)
+            return qk_error_set(QK_ERR_NOT_FOUND,
+                                "%s: no tensor '%s' (needed for %s), but '%s': a quantized "
+                                "checkpoint without a quantization_config in config.json",
+                                s->path, hf, name, packed);
         return qk_error_set(QK_ERR_NOT_FOUND, "%s: no tensor '%s' (needed for %s)", s->path, hf,
                             name);
+    }
     qk_io_tensor t;
     qk_status st = qk_safetensors_set_tensor_info(s->st, (size_t)i, &t);
     if (st == QK_OK) st = qk_ms_add(s, name, &t, permute);

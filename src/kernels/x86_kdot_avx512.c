@@ -264,6 +264,22 @@ static float dot_act_q3_k(const void *w, const void *act, int64_t n) {
 
 /* ---- dequantization ------------------------------------------------------ */
 
+/* The 16-byte lane k (0..3) of q. The extract instruction needs an immediate;
+** a variable lane index only folds to one when the caller's loop is fully
+** unrolled, which the sanitizer builds do not do, so each lane is spelled out. */
+static inline __m128i lane128(__m512i q, int k) {
+    switch (k & 3) {
+    case 0:
+        return _mm512_extracti32x4_epi32(q, 0);
+    case 1:
+        return _mm512_extracti32x4_epi32(q, 1);
+    case 2:
+        return _mm512_extracti32x4_epi32(q, 2);
+    default:
+        return _mm512_extracti32x4_epi32(q, 3);
+    }
+}
+
 /* 64 unsigned quants: the first 32 times d1 minus m1, the last 32 times d2
 ** minus m2 (two sub-blocks of 32). */
 static inline void store64(float *y, __m512i q, float d1, float m1, float d2, float m2) {
@@ -330,7 +346,7 @@ static void dequantize_q6_k(const void *src, float *y, int64_t n) {
                     o32)};
             for (int k = 0; k < 8; k++) {
                 const float dl = d * (float)x[i].scales[8 * h + k];
-                store16_signed(y + 16 * k, _mm512_extracti32x4_epi32(q[k / 4], k % 4), dl);
+                store16_signed(y + 16 * k, lane128(q[k / 4], k), dl);
             }
         }
     }
@@ -355,8 +371,7 @@ static void dequantize_q3_k(const void *src, float *y, int64_t n) {
                                                 _mm512_slli_epi16(h1, 2)),
                                 four)};
             for (int k = 0; k < 8; k++)
-                store16_signed(y + 16 * k, _mm512_extracti32x4_epi32(q[k / 4], k % 4),
-                               d * (float)sc[8 * h + k]);
+                store16_signed(y + 16 * k, lane128(q[k / 4], k), d * (float)sc[8 * h + k]);
         }
     }
 }
@@ -374,7 +389,7 @@ static void dequantize_q2_k(const void *src, float *y, int64_t n) {
                 const uint8_t s = x[i].scales[8 * h + k];
                 const __m512 dl = _mm512_set1_ps(d * (float)(s & 0xF));
                 const __m512 ml = _mm512_set1_ps(dmin * (float)(s >> 4));
-                const __m512i qk = _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(q[k / 4], k % 4));
+                const __m512i qk = _mm512_cvtepu8_epi32(lane128(q[k / 4], k));
                 _mm512_storeu_ps(y + 16 * k,
                                  _mm512_sub_ps(_mm512_mul_ps(dl, _mm512_cvtepi32_ps(qk)), ml));
             }

@@ -5,6 +5,9 @@
 ** open with the status and a message naming the file and the tensor.
 */
 #include <dirent.h> /* opendir */
+#include <unistd.h> /* unlink */
+
+#include <jansson.h>
 
 #include "ckpt_test_util.h"
 
@@ -168,7 +171,7 @@ static void test_writer_refuses(void **state) {
 
 /* ---- broken checkpoints --------------------------------------------------- */
 
-static char good_gptq[4096], good_ct[4096];
+static char good_gptq[4096], good_ct[4096], good_awq[4096], good_ct_act[4096];
 
 static void copy_file(const char *from_dir, const char *to_dir, const char *name) {
     char a[4200], b[4200];
@@ -238,6 +241,13 @@ static int setup(void **state) {
     c.group_size = 32;
     snprintf(good_ct, sizeof good_ct, "%s", qk_test_tmp_path("good-ct"));
     write_ckpt(src, &c, good_ct);
+    c.desc_act = true;
+    snprintf(good_ct_act, sizeof good_ct_act, "%s", qk_test_tmp_path("good-ct-act"));
+    write_ckpt(src, &c, good_ct_act);
+    qk_checkpoint_config_init(&c, QK_CHECKPOINT_AWQ);
+    c.group_size = 32;
+    snprintf(good_awq, sizeof good_awq, "%s", qk_test_tmp_path("good-awq"));
+    write_ckpt(src, &c, good_awq);
     qk_model_source_close(src);
     return 0;
 }
@@ -362,11 +372,100 @@ static void test_bad_tensors(void **state) {
     qk_model_source_close(src);
 }
 
+/* Every linear of `a` reads back as in `b`. */
+static void assert_same_checkpoint(const char *a_dir, const char *b_dir) {
+    qk_model_source *a, *b;
+    QK_ASSERT_OK(qk_model_source_open(a_dir, NULL, &a));
+    QK_ASSERT_OK(qk_model_source_open(b_dir, NULL, &b));
+    qk_checkpoint_config ca, cb;
+    QK_ASSERT_OK(qk_checkpoint_source_config(a, &ca));
+    QK_ASSERT_OK(qk_checkpoint_source_config(b, &cb));
+    assert_int_equal(ca.format, cb.format);
+    assert_int_equal(ca.bits, cb.bits);
+    assert_int_equal(ca.group_size, cb.group_size);
+    for (int l = 0; l < DIMS.layers; l++)
+        for (int k = 0; k < 7; k++) {
+            char name[64];
+            name_of(l, k, name);
+            int64_t rows, cols;
+            ckt_dims_of(&DIMS, k, &rows, &cols);
+            const size_t n = (size_t)(rows * cols);
+            float *x = malloc(n * 4), *y = malloc(n * 4);
+            QK_ASSERT_OK(qk_model_source_read(a, (size_t)qk_model_source_find_tensor(a, name),
+                                              QK_TYPE_F32, x, n * 4));
+            QK_ASSERT_OK(qk_model_source_read(b, (size_t)qk_model_source_find_tensor(b, name),
+                                              QK_TYPE_F32, y, n * 4));
+            assert_memory_equal(x, y, n * 4);
+            free(x);
+            free(y);
+        }
+    qk_model_source_close(a);
+    qk_model_source_close(b);
+}
+
+/* config.json without quantization_config, the settings in `side` (NULL:
+** none); returns the folder. */
+static const char *legacy_copy(const char *from, const char *name, const char *side,
+                               json_t *side_obj) {
+    const char *d = copy_ckpt(from, name);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.json", d);
+    json_t *cfg = json_load_file(path, 0, NULL);
+    assert_non_null(cfg);
+    json_object_del(cfg, "quantization_config");
+    assert_int_equal(json_dump_file(cfg, path, JSON_INDENT(2)), 0);
+    json_decref(cfg);
+    snprintf(path, sizeof path, "%s/quantize_config.json", d);
+    unlink(path);
+    if (side) {
+        snprintf(path, sizeof path, "%s/%s", d, side);
+        assert_int_equal(json_dump_file(side_obj, path, 0), 0);
+    }
+    json_decref(side_obj);
+    return d;
+}
+
+/* Older AutoGPTQ / AutoAWQ folders keep the settings beside config.json. */
+static void test_legacy_config_files(void **state) {
+    (void)state;
+    char path[4200];
+    /* AutoGPTQ: quantize_config.json without quant_method or checkpoint_format (v1) */
+    json_t *q = json_pack("{s:i, s:i, s:f, s:b, s:b, s:b}", "bits", 4, "group_size", 32,
+                          "damp_percent", 0.01, "desc_act", 1, "sym", 0, "true_sequential", 1);
+    const char *d = legacy_copy(good_gptq, "legacy-gptq", "quantize_config.json", q);
+    assert_same_checkpoint(d, good_gptq);
+    /* AutoAWQ: quant_config.json with w_bit, q_group_size, version "GEMM" */
+    q = json_pack("{s:b, s:i, s:i, s:s}", "zero_point", 1, "q_group_size", 32, "w_bit", 4,
+                  "version", "GEMM");
+    d = legacy_copy(good_awq, "legacy-awq", "quant_config.json", q);
+    assert_same_checkpoint(d, good_awq);
+    /* compressed-tensors: weight_g_idx is used even when actorder is not "group"... */
+    d = copy_ckpt(good_ct_act, "ct-gidx-noactorder");
+    edit_config(d, "\"actorder\": \"group\"", "\"actorder\": null");
+    assert_same_checkpoint(d, good_ct_act);
+    /* ...and required when it is */
+    d = copy_ckpt(good_ct_act, "ct-act-no-gidx");
+    snprintf(path, sizeof path, "%s/model.safetensors", d);
+    ckt_rewrite(path, "model.layers.1.self_attn.o_proj.weight_g_idx", NULL);
+    expect_open_fails(d, QK_ERR_NOT_FOUND, "model.layers.1.self_attn.o_proj.weight_g_idx", NULL);
+    /* a malformed side file is an error, not a plain model */
+    d = legacy_copy(good_gptq, "legacy-broken", NULL, NULL);
+    snprintf(path, sizeof path, "%s/quantize_config.json", d);
+    assert_int_equal(qk_test_write_file(path, "{\"bits\": 4,", 12), 0);
+    expect_open_fails(d, QK_ERR_CORRUPT, "quantize_config.json", NULL);
+    /* without any: the packed tensors are not a plain model */
+    snprintf(path, sizeof path, "%s/quantize_config.json", d);
+    unlink(path);
+    expect_open_fails(d, QK_ERR_NOT_FOUND, "model.layers.0.self_attn.q_proj.weight",
+                      "without a quantization_config");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_writer_refuses),
         cmocka_unit_test_setup(test_bad_configs, setup),
         cmocka_unit_test_setup(test_bad_tensors, setup),
+        cmocka_unit_test_setup(test_legacy_config_files, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
