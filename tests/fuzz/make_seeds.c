@@ -143,6 +143,7 @@ int main(int argc, char **argv) {
     seeds_model_source_hf(tmp);
     seeds_gguf_models(tmp);
     seeds_dequant_codebook();
+    seeds_ckpt_config();
     rmdir(tmp);
     printf("fuzz_make_seeds: seeds written to %s\n", corpus_root);
     return 0;

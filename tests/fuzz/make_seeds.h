@@ -53,5 +53,6 @@ void seeds_hf_config(void);
 void seeds_model_source_hf(const char *tmp_dir);
 void seeds_gguf_models(const char *tmp_dir);
 void seeds_dequant_codebook(void);
+void seeds_ckpt_config(void);
 
 #endif
