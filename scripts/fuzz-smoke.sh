@@ -11,7 +11,7 @@
 #
 #   QK_FUZZ_SEED      libFuzzer -seed (default 1)
 #   QK_FUZZ_SCALE     multiplies every count, in percent (default 100)
-#   QK_FUZZ_MAX_TIME  seconds after which a target stops early (default 60)
+#   QK_FUZZ_MAX_TIME  seconds after which a target stops early (default 120)
 #
 # Deep runs: scripts/fuzz.sh TARGET RUNS.
 set -euo pipefail
@@ -19,10 +19,10 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 seed="${QK_FUZZ_SEED:-1}"
 scale="${QK_FUZZ_SCALE:-100}"
-max_time="${QK_FUZZ_MAX_TIME:-60}"
+max_time="${QK_FUZZ_MAX_TIME:-120}"
 # executions per target (measured CPU time: about 5 s each)
 declare -A runs=(
-  [ckpt_config]=120000 [dequant_blocks]=160000 [dequant_codebook]=60000 [gguf_read]=6000
+  [ckpt_config]=80000 [dequant_blocks]=100000 [dequant_codebook]=60000 [gguf_read]=6000
   [hf_config]=300000 [llama2c_header]=100000 [model_source_hf]=14000
   [safetensors_header]=50000 [tokenizer_json]=40000 [tokenizer_llama2c]=20000
   [tokenizer_spm_model]=20000
