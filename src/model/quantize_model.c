@@ -253,8 +253,9 @@ static qk_status convert_tensor(const qk_model_source *src, const qk_quantize_te
     const bool from_block = qk_type_get_traits(t.type)->is_block;
     const int64_t numel = numel_of(t.ndim, t.shape);
     const int64_t cols = t.ndim > 0 ? t.shape[t.ndim - 1] : 1, rows = numel / (cols ? cols : 1);
-    /* same type: the stored bytes (rows permuted where needed) */
-    if (ti->to == t.type) {
+    /* same type: the stored bytes (rows permuted where needed), unless the
+    ** caller may replace plain data */
+    if (ti->to == t.type && (!opt->replace || from_block)) {
         st = qk_model_source_read(src, i, t.type, out, ti->bytes);
         return st != QK_OK ? st : screen_stored(t.type, out, numel, cols, f32, opt, rep);
     }
@@ -265,6 +266,18 @@ static qk_status convert_tensor(const qk_model_source *src, const qk_quantize_te
                             t.name, qk_type_name(t.type), qk_type_name(ti->to));
     if ((st = qk_model_source_read_f32(src, i, f32, numel, scratch, scratch_bytes)) != QK_OK)
         return st;
+    if (opt->replace) {
+        st = opt->replace(opt->replace_user, t.name, f32, numel);
+        if (st == QK_ERR_NOT_FOUND) {
+            qk_clear_error();
+            if (ti->to == t.type) {
+                st = qk_model_source_read(src, i, t.type, out, ti->bytes);
+                return st != QK_OK ? st : screen_stored(t.type, out, numel, cols, f32, opt, rep);
+            }
+        } else if (st != QK_OK) {
+            return st;
+        }
+    }
     bool changed;
     if ((st = screen_nonfinite(f32, numel, cols, opt, rep, &changed)) != QK_OK) return st;
     /* float targets: values that round to an infinity are an error */
