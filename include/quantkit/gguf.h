@@ -213,6 +213,13 @@ qk_status qk_gguf_writer_copy_kv(qk_gguf_writer *writer, const qk_gguf_reader *r
 ** than 64 bytes (ggml's limit) and unique. */
 qk_status qk_gguf_writer_add_tensor(qk_gguf_writer *writer, const char *name, qk_type type,
                                     int32_t ndim, const int64_t *shape);
+/* File offset where the tensor data will start: the header, the pairs and
+** the tensor table declared so far, padded to the alignment (what begin()
+** writes before the data; call it before begin()). Tensor types do not
+** change it. */
+uint64_t qk_gguf_writer_data_offset(const qk_gguf_writer *writer);
+/* The alignment of the data section (general.alignment, default 32). */
+uint32_t qk_gguf_writer_alignment(const qk_gguf_writer *writer);
 /* Write header, pairs and tensor table. Nothing can be declared after. */
 qk_status qk_gguf_writer_begin(qk_gguf_writer *writer);
 /* Append `n` bytes of tensor data: they fill the current tensor, then the

@@ -88,7 +88,8 @@ typedef enum qk_mix_reason {
     QK_MIX_RULE,          /* a mix rule (more bits for a sensitive tensor) */
     QK_MIX_OUTPUT,        /* output / tied embedding rule */
     QK_MIX_OVERRIDE,      /* --tensor-type or a forced type */
-    QK_MIX_FALLBACK       /* row length not a multiple of the block size */
+    QK_MIX_FALLBACK,      /* row length not a multiple of the block size */
+    QK_MIX_EXPLICIT       /* an explicit per-tensor type (allocation, config) */
 } qk_mix_reason;
 
 const char *qk_mix_reason_name(qk_mix_reason reason);

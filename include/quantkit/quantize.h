@@ -30,6 +30,12 @@ struct qk_model_source;
 typedef qk_status (*qk_tensor_quantizer)(void *user, const char *name, qk_type type,
                                          const float *w, int64_t rows, int64_t cols, void *dst);
 
+/* An explicit type for one tensor, by its exact (llama.cpp) name. */
+typedef struct qk_tensor_type {
+    const char *name;
+    qk_type type;
+} qk_tensor_type;
+
 /* Called after each tensor: index and count, name, chosen type. */
 typedef void (*qk_quantize_progress)(void *user, size_t done, size_t total, const char *name,
                                      qk_type type);
@@ -52,6 +58,15 @@ typedef struct qk_quantize_options {
     size_t n_extra;
     qk_tensor_quantizer quantizer;
     void *quantizer_user;
+    /* explicit per-tensor types (a mixed-precision allocation, a replayed
+    ** config), applied before every other rule (reason QK_MIX_EXPLICIT).
+    ** Every name must be a tensor of the model (QK_ERR_NOT_FOUND) and the
+    ** type must hold its row length (QK_ERR_SHAPE). */
+    const qk_tensor_type *tensor_types;
+    size_t n_tensor_types;
+    /* 0, or the largest output file allowed in bytes: QK_ERR_BUDGET before
+    ** anything is written when the file would be larger */
+    uint64_t max_output_bytes;
     qk_quantize_progress progress;
     void *progress_user;
 } qk_quantize_options;
@@ -90,6 +105,19 @@ void qk_quantize_report_free(qk_quantize_report *report);
 /* Only compute the plan: which type each tensor gets, and the sizes. */
 qk_status qk_quantize_plan(const char *in_path, const qk_quantize_options *opt,
                            qk_quantize_report *report);
+
+/* The byte layout of the output file: the tensor data starts at
+** *data_offset (header, metadata and tensor table, zero-padded to the
+** alignment) and every tensor's bytes are padded to *alignment, so
+**   file size = data_offset + sum over tensors of round_up(bytes, alignment).
+** The header does not depend on the tensor types. A temporary file next to
+** out_path is created and removed again. */
+qk_status qk_quantize_layout(const char *in_path, const char *out_path,
+                             const qk_quantize_options *opt, uint64_t *data_offset,
+                             uint32_t *alignment);
+/* That sum for a plan. */
+uint64_t qk_quantize_file_bytes(const qk_quantize_report *plan, uint64_t data_offset,
+                                uint32_t alignment);
 
 /* Quantize `in_path` to the GGUF file `out_path`. report may be NULL. */
 qk_status qk_quantize_model(const char *in_path, const char *out_path,

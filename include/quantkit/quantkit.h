@@ -22,5 +22,7 @@
 #include "quantkit/algo.h"
 #include "quantkit/gptq.h"
 #include "quantkit/checkpoint.h"
+#include "quantkit/sensitivity.h"
+#include "quantkit/mixed.h"
 
 #endif /* QUANTKIT_QUANTKIT_H */

@@ -286,6 +286,21 @@ static qk_status advance(qk_gguf_writer *w) {
     return QK_OK;
 }
 
+uint64_t qk_gguf_writer_data_offset(const qk_gguf_writer *w) {
+    if (!w) return 0;
+    /* magic, version, n_tensors, n_kv; pairs; per tensor: name (u64 length
+    ** + bytes), n_dims, ne[n_dims], type, offset */
+    uint64_t n = 4 + 4 + 8 + 8 + (uint64_t)w->kv.len;
+    for (int64_t i = 0; i < w->n_tensors; i++)
+        n += 8 + strlen(w->tensors[i].name) + 4 + 8 * (uint64_t)w->tensors[i].ndim + 4 + 8;
+    const uint64_t a = w->alignment;
+    return n + (a - n % a) % a;
+}
+
+uint32_t qk_gguf_writer_alignment(const qk_gguf_writer *w) {
+    return w ? w->alignment : 0;
+}
+
 qk_status qk_gguf_writer_begin(qk_gguf_writer *w) {
     qk_status st = check_declaring(w, "begin");
     if (st != QK_OK) return st;

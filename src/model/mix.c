@@ -86,6 +86,7 @@ const char *qk_mix_reason_name(qk_mix_reason r) {
     case QK_MIX_OUTPUT: return "output rule";
     case QK_MIX_OVERRIDE: return "override";
     case QK_MIX_FALLBACK: return "fallback";
+    case QK_MIX_EXPLICIT: return "explicit";
     }
     return "?";
 }

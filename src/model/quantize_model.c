@@ -64,19 +64,38 @@ static int compare_tensors(const void *pa, const void *pb) {
     return strcmp(a->name, b->name);
 }
 
-static qk_status make_plan(const qk_model_source *src, const qk_quantize_options *opt,
-                           qk_quantize_report *rep) {
+/* The explicit type of tensor `name`, if the options give one. */
+static qk_status explicit_type(const qk_quantize_options *opt, const qk_model_tensor *t,
+                               bool *explicit_used, qk_quantize_tensor_info *ti) {
+    for (size_t k = 0; k < opt->n_tensor_types; k++) {
+        const qk_tensor_type *e = &opt->tensor_types[k];
+        if (!e->name || strcmp(e->name, t->name) != 0) continue;
+        const qk_type_traits *tr = qk_type_get_traits(e->type);
+        if (!tr)
+            return qk_error_set(QK_ERR_UNKNOWN_TYPE, "tensor '%s': explicit type %d is unknown",
+                                t->name, (int)e->type);
+        const int64_t cols = t->ndim > 0 ? t->shape[t->ndim - 1] : 1;
+        if (cols % tr->block_elems != 0)
+            return qk_error_set(QK_ERR_SHAPE,
+                                "tensor '%s': rows of %lld values do not fit %s (blocks of %d)",
+                                t->name, (long long)cols, tr->name, (int)tr->block_elems);
+        ti->to = e->type;
+        ti->reason = QK_MIX_EXPLICIT;
+        explicit_used[k] = true;
+        return QK_OK;
+    }
+    return QK_OK;
+}
+
+static qk_status plan_tensors(const qk_model_source *src, const qk_quantize_options *opt,
+                              qk_quantize_report *rep, bool *explicit_used) {
     const qk_model_hparams *hp = qk_model_source_hparams(src);
-    qk_mix_model mm = {.n_layer = hp->n_layer,
-                       .n_gqa = hp->n_head_kv > 0 ? hp->n_head / hp->n_head_kv : 1,
-                       .tied_output = hp->tied_output};
+    const qk_mix_model mm = {.n_layer = hp->n_layer,
+                             .n_gqa = hp->n_head_kv > 0 ? hp->n_head / hp->n_head_kv : 1,
+                             .tied_output = hp->tied_output};
     qk_mix_options mix = opt->mix;
     if (opt->importance) mix.has_imatrix = true;
-    const size_t n = qk_model_source_tensor_count(src);
-    rep->tensors = calloc(n ? n : 1, sizeof *rep->tensors);
-    if (!rep->tensors) return qk_error_set(QK_ERR_NOMEM, "quantize: no memory for the plan");
-    rep->n_tensors = n;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < rep->n_tensors; i++) {
         qk_model_tensor t;
         qk_status st = qk_model_source_tensor_info(src, i, &t);
         if (st != QK_OK) return st;
@@ -92,6 +111,7 @@ static qk_status make_plan(const qk_model_source *src, const qk_quantize_options
         if (st != QK_OK) return st;
         /* a block-format tensor the plan keeps stays as it is */
         if (ti->reason == QK_MIX_KEEP && qk_type_get_traits(t.type)->is_block) ti->to = t.type;
+        if ((st = explicit_type(opt, &t, explicit_used, ti)) != QK_OK) return st;
         const int64_t numel = numel_of(t.ndim, t.shape);
         size_t bytes;
         st = qk_type_row_bytes(ti->to, numel, &bytes);
@@ -100,6 +120,26 @@ static qk_status make_plan(const qk_model_source *src, const qk_quantize_options
         rep->n_weights += (uint64_t)numel;
         rep->tensor_bytes += bytes;
     }
+    return QK_OK;
+}
+
+static qk_status make_plan(const qk_model_source *src, const qk_quantize_options *opt,
+                           qk_quantize_report *rep) {
+    const size_t n = qk_model_source_tensor_count(src);
+    rep->tensors = calloc(n ? n : 1, sizeof *rep->tensors);
+    bool *explicit_used = calloc(opt->n_tensor_types + 1, sizeof *explicit_used);
+    if (!rep->tensors || !explicit_used) {
+        free(explicit_used);
+        return qk_error_set(QK_ERR_NOMEM, "quantize: no memory for the plan");
+    }
+    rep->n_tensors = n;
+    qk_status st = plan_tensors(src, opt, rep, explicit_used);
+    for (size_t k = 0; k < opt->n_tensor_types && st == QK_OK; k++)
+        if (!explicit_used[k])
+            st = qk_error_set(QK_ERR_NOT_FOUND, "quantize: explicit type for '%s': no such tensor",
+                              opt->tensor_types[k].name ? opt->tensor_types[k].name : "(null)");
+    free(explicit_used);
+    if (st != QK_OK) return st;
     rep->bits_per_weight = rep->n_weights ? 8.0 * (double)rep->tensor_bytes / (double)rep->n_weights : 0;
     qsort(rep->tensors, n, sizeof *rep->tensors, compare_tensors);
     return QK_OK;
@@ -162,13 +202,15 @@ static qk_status convert_tensor(const qk_model_source *src, const qk_quantize_te
     return st;
 }
 
-static qk_status write_all(const char *in_path, const char *out_path, const qk_quantize_options *opt,
-                           const qk_model_source *src, qk_quantize_report *rep) {
+/* Create the output writer with the metadata and every tensor declared
+** (the header is then complete; nothing written yet but the temporary file). */
+static qk_status declare_output(const char *in_path, const char *out_path,
+                                const qk_quantize_options *opt, const qk_model_source *src,
+                                const qk_quantize_report *rep, qk_gguf_writer **out) {
     qk_status st;
     qk_tokenizer *tok = NULL;
     qk_gguf_writer *w = NULL;
-    void *out = NULL, *scratch = NULL;
-    float *f32 = NULL;
+    *out = NULL;
     if (qk_model_source_format(src) != QK_MODEL_FORMAT_GGUF) {
         st = qk_tokenizer_load_for_model(in_path, opt->tokenizer_path, NULL, &tok);
         if (st != QK_OK) return st;
@@ -180,6 +222,45 @@ static qk_status write_all(const char *in_path, const char *out_path, const qk_q
     for (size_t k = 0; k < opt->n_extra; k++)
         if ((st = qk_gguf_writer_add_str(w, opt->extra_keys[k], opt->extra_values[k])) != QK_OK)
             goto done;
+    for (size_t i = 0; i < rep->n_tensors; i++) {
+        const qk_quantize_tensor_info *ti = &rep->tensors[i];
+        if ((st = qk_gguf_writer_add_tensor(w, ti->name, ti->to, ti->ndim, ti->shape)) != QK_OK)
+            goto done;
+    }
+done:
+    qk_tokenizer_free(tok);
+    if (st != QK_OK) {
+        qk_gguf_writer_free(w); /* removes the temporary file */
+        w = NULL;
+    }
+    *out = w;
+    return st;
+}
+
+uint64_t qk_quantize_file_bytes(const qk_quantize_report *plan, uint64_t data_offset,
+                                uint32_t alignment) {
+    uint64_t total = data_offset;
+    const uint64_t a = alignment ? alignment : 1;
+    for (size_t i = 0; i < plan->n_tensors; i++)
+        total += plan->tensors[i].bytes + (a - plan->tensors[i].bytes % a) % a;
+    return total;
+}
+
+static qk_status write_all(const char *in_path, const char *out_path, const qk_quantize_options *opt,
+                           const qk_model_source *src, qk_quantize_report *rep) {
+    qk_gguf_writer *w = NULL;
+    void *out = NULL, *scratch = NULL;
+    float *f32 = NULL;
+    qk_status st = declare_output(in_path, out_path, opt, src, rep, &w);
+    if (st != QK_OK) return st;
+    const uint64_t file_bytes =
+        qk_quantize_file_bytes(rep, qk_gguf_writer_data_offset(w), qk_gguf_writer_alignment(w));
+    if (opt->max_output_bytes && file_bytes > opt->max_output_bytes) {
+        const unsigned long long limit = (unsigned long long)opt->max_output_bytes;
+        st = qk_error_set(QK_ERR_BUDGET, "quantize: an output of %llu bytes exceeds %llu",
+                          (unsigned long long)file_bytes, limit);
+        goto done;
+    }
     /* buffers sized for the largest tensor */
     size_t max_out = 0, max_f32 = 0, max_stored = 0;
     for (size_t i = 0; i < rep->n_tensors; i++) {
@@ -190,8 +271,6 @@ static qk_status write_all(const char *in_path, const char *out_path, const qk_q
         if (ti->bytes > max_out) max_out = ti->bytes;
         if ((size_t)numel * sizeof(float) > max_f32) max_f32 = (size_t)numel * sizeof(float);
         if (qk_type_get_traits(t.type)->is_block && t.nbytes > max_stored) max_stored = t.nbytes;
-        if ((st = qk_gguf_writer_add_tensor(w, ti->name, ti->to, ti->ndim, ti->shape)) != QK_OK)
-            goto done;
     }
     out = malloc(max_out ? max_out : 1);
     f32 = malloc(max_f32 ? max_f32 : 1);
@@ -214,10 +293,32 @@ static qk_status write_all(const char *in_path, const char *out_path, const qk_q
     st = qk_gguf_writer_commit(w);
 done:
     qk_gguf_writer_free(w); /* removes the temporary file unless committed */
-    qk_tokenizer_free(tok);
     free(out);
     free(f32);
     free(scratch);
+    return st;
+}
+
+qk_status qk_quantize_layout(const char *in_path, const char *out_path,
+                             const qk_quantize_options *opt, uint64_t *data_offset,
+                             uint32_t *alignment) {
+    if (!in_path || !out_path || !opt || !data_offset || !alignment)
+        return qk_error_set(QK_ERR_INVALID_ARG, "quantize layout: NULL argument");
+    qk_quantize_report rep;
+    memset(&rep, 0, sizeof rep);
+    qk_model_source *src;
+    qk_status st = qk_model_source_open(in_path, NULL, &src);
+    if (st != QK_OK) return st;
+    qk_gguf_writer *w = NULL;
+    st = make_plan(src, opt, &rep);
+    if (st == QK_OK) st = declare_output(in_path, out_path, opt, src, &rep, &w);
+    if (st == QK_OK) {
+        *data_offset = qk_gguf_writer_data_offset(w);
+        *alignment = qk_gguf_writer_alignment(w);
+    }
+    qk_gguf_writer_free(w); /* never begun: the temporary file goes */
+    qk_model_source_close(src);
+    qk_quantize_report_free(&rep);
     return st;
 }
 
