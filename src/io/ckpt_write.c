@@ -93,6 +93,25 @@ static void remove_folder(const char *dir) {
     rmdir(dir);
 }
 
+/* Remove temporary folders of destination `base` left in `parent` by
+** killed processes (qk_temp_name_is_stale; best effort). */
+static void remove_stale_folders(const char *parent, size_t parent_len, const char *base,
+                                 size_t base_len) {
+    char dir[4096], name[1024], path[4096 + 256 + 2];
+    if (parent_len >= sizeof dir || base_len >= sizeof name) return;
+    snprintf(dir, sizeof dir, "%.*s", (int)parent_len, parent);
+    snprintf(name, sizeof name, "%.*s", (int)base_len, base);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!qk_temp_name_is_stale(de->d_name, name)) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        remove_folder(path);
+    }
+    closedir(d);
+}
+
 static qk_status make_temp_folder(qk_checkpoint_writer *w) {
     const char *out = w->out_dir;
     size_t n = strlen(out);
@@ -105,6 +124,8 @@ static qk_status make_temp_folder(qk_checkpoint_writer *w) {
     const size_t base_len = n - (size_t)(base - out);
     const size_t cap = n + 64;
     if (!(w->tmp_dir = malloc(cap))) return qk_error_set(QK_ERR_NOMEM, "%s: out of memory", out);
+    remove_stale_folders(slash ? out : ".", slash ? (parent_len ? parent_len : 1) : 1, base,
+                         base_len);
     for (int attempt = 0; attempt < 1000; attempt++) {
         unsigned k = atomic_fetch_add(&dir_counter, 1u);
         if (slash)
