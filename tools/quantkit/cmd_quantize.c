@@ -3,6 +3,7 @@
 ** Round-to-nearest quantization to llama.cpp's GGUF types and mixes; see
 ** docs/QUANTIZE.md for which tensor gets which type.
 */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,8 @@
 #include "cli.h"
 #include "commands.h"
 #include "quantize_checkpoint.h"
+#include "quantize_config.h"
+#include "quantize_mixed.h"
 
 typedef struct quantize_progress {
     cli_progress bar;
@@ -82,6 +85,8 @@ int cmd_quantize(int argc, char **argv) {
     int64_t bits = 0, group = 0;
     bool sym = false;
     cli_string_list overrides = {0};
+    quantize_mixed_args mx = {.max_kl = NAN, .samples = 64, .kl_chunks = 4};
+    const char *save_config = NULL, *config = NULL;
     const cli_option options[] = {
         {"output", CLI_STRING, &output, "output GGUF file, or folder for checkpoint formats (-o)"},
         {"format", CLI_STRING, &format,
@@ -102,6 +107,23 @@ int cmd_quantize(int argc, char **argv) {
         {"allow-requantize", CLI_FLAG, &allow_requantize, "allow requantizing quantized tensors"},
         {"dry-run", CLI_FLAG, &dry_run, "print the plan (type per tensor) and sizes, write nothing"},
         {"verbose", CLI_FLAG, &verbose, "print the plan before quantizing"},
+        {"budget", CLI_STRING, &mx.budget,
+         "mixed precision: largest output file (1234, 4.5MB, 3MiB, or 4.8bpw)"},
+        {"max-kl", CLI_DOUBLE, &mx.max_kl,
+         "mixed precision: smallest file whose predicted KL (nats) stays under X"},
+        {"calib", CLI_STRING, &mx.calib_path, "calibration text (statistics, measured KL)"},
+        {"calib-samples", CLI_INT, &mx.samples, "calibration windows (default 64)"},
+        {"calib-len", CLI_INT, &mx.len, "tokens per window (default min(512, model context))"},
+        {"seed", CLI_INT, &mx.seed, "seed of the window positions (default 0)"},
+        {"mixed-formats", CLI_STRING, &mx.formats,
+         "candidate formats (default q2_k,q3_k,q4_k,q5_k,q6_k,q8_0,f16)"},
+        {"sens-proxy", CLI_STRING, &mx.proxy, "imatrix (default), hawq or output"},
+        {"sens-kl", CLI_STRING, &mx.kl_mode,
+         "none, calibrate (default with --calib: KL measured once per tensor), all"},
+        {"kl-chunks", CLI_INT, &mx.kl_chunks, "calibration windows the KL is measured on (4)"},
+        {"save-config", CLI_STRING, &save_config, "write every decision of this run as JSON"},
+        {"config", CLI_STRING, &config,
+         "replay a saved config (byte-identical output; other type options are ignored)"},
     };
     const size_t n_options = sizeof options / sizeof options[0];
     cli_common common;
@@ -138,6 +160,9 @@ int cmd_quantize(int argc, char **argv) {
     int rc = 1;
     qk_calib_stats *imatrix = NULL;
     qk_quantize_report rep = {0};
+    quantize_mixed_state ms = {0};
+    quantize_replay replay = {0};
+    const bool mixed = mx.budget || !isnan(mx.max_kl);
     for (int i = 0; i < overrides.count; i++) {
         if (!parse_override(overrides.items[i], &patterns[i], &ov[i].type)) {
             rc = cli_fail("quantize", "--tensor-type '%s': expected REGEX=TYPE with a known type",
@@ -171,13 +196,38 @@ int cmd_quantize(int argc, char **argv) {
         }
         opt.importance = imatrix;
     }
+    if (config) {
+        if (mixed || imatrix) {
+            rc = cli_fail("quantize", "--config replays a run: no --budget, --max-kl, --imatrix");
+            goto done;
+        }
+        if ((rc = quantize_config_replay(config, in_path, common.json, &opt, &replay)) != 0)
+            goto done;
+        rc = 1;
+        req = replay.req;
+    }
+    if (mixed) {
+        if (mx.budget && !isnan(mx.max_kl)) {
+            rc = cli_fail("quantize", "give --budget or --max-kl, not both");
+            goto done;
+        }
+        mx.in_path = in_path;
+        mx.output = output ? output : "quantkit-mixed-dry-run.gguf";
+        mx.tokenizer_path = tokenizer_path;
+        mx.quiet = common.json;
+        if ((rc = quantize_mixed_prepare(&mx, &opt, &ms)) != 0) goto done;
+        rc = 1;
+        if (!common.json) quantize_mixed_print(&ms);
+    }
     if (dry_run) {
         if ((st = qk_quantize_plan(in_path, &opt, &rep)) != QK_OK) {
             rc = cli_fail_status("quantize", st);
             goto done;
         }
         if (common.json) {
-            cli_json_print(report_json(in_path, NULL, req.name, &rep));
+            json_t *o = report_json(in_path, NULL, req.name, &rep);
+            if (mixed) json_object_set_new(o, "allocation", quantize_mixed_json(&ms));
+            cli_json_print(o);
         } else {
             print_plan(&rep);
             printf("%llu weights, %llu bytes of tensor data, %.4f bits per weight\n",
@@ -204,8 +254,24 @@ int cmd_quantize(int argc, char **argv) {
         rc = cli_fail_status("quantize", st);
         goto done;
     }
+    if (config && replay.cfg.has_output && !common.json) {
+        char hex[65];
+        if (qk_file_sha256(output, hex, NULL) == QK_OK)
+            printf("replayed %s: output %s the recorded one (sha256 %s)\n", config,
+                   strcmp(hex, replay.cfg.output_sha256) == 0 ? "identical to" : "DIFFERS from",
+                   hex);
+    }
+    if (save_config) {
+        const quantize_run run = {.in_path = in_path, .output = output, .req = &req, .opt = &opt,
+                                  .imatrix_path = imatrix_path, .mixed = mixed ? &mx : NULL,
+                                  .mstate = &ms, .rep = &rep};
+        if ((rc = quantize_config_save(save_config, &run)) != 0) goto done;
+        rc = 1;
+    }
     if (common.json) {
-        cli_json_print(report_json(in_path, output, req.name, &rep));
+        json_t *o = report_json(in_path, output, req.name, &rep);
+        if (mixed) json_object_set_new(o, "allocation", quantize_mixed_json(&ms));
+        cli_json_print(o);
     } else {
         char a[32], b[32], c[32];
         printf("quantized %s -> %s (%s%s)\n", in_path, output, req.name, req.pure ? ", pure" : "");
@@ -218,6 +284,8 @@ int cmd_quantize(int argc, char **argv) {
     }
     rc = 0;
 done:
+    quantize_mixed_free(&ms);
+    quantize_replay_free(&replay);
     for (int i = 0; i < overrides.count; i++) free(patterns[i]);
     qk_quantize_report_free(&rep);
     qk_calib_stats_free(imatrix);
