@@ -159,11 +159,15 @@ static qk_status check_tensors(const qk_quant_config *c, const char *model_path)
                               c->tensors[i].name, model_path);
             break;
         }
-        size_t bytes;
-        if (qk_model_source_tensor_bytes(src, (size_t)idx, c->tensors[i].type, &bytes) != QK_OK)
-            st = qk_error_set(QK_ERR_CONFIG, "tensors[%zu].type: %s cannot hold '%s' (%s)", i,
+        qk_model_tensor t;
+        if ((st = qk_model_source_tensor_info(src, (size_t)idx, &t)) != QK_OK) break;
+        const qk_type_traits *tr = qk_type_get_traits(c->tensors[i].type);
+        const int64_t cols = t.ndim > 0 ? t.shape[t.ndim - 1] : 1;
+        if (!tr || cols % tr->block_elems != 0)
+            st = qk_error_set(QK_ERR_CONFIG,
+                              "tensors[%zu].type: %s cannot hold '%s' (rows of %lld values)", i,
                               qk_type_name(c->tensors[i].type), c->tensors[i].name,
-                              qk_last_error());
+                              (long long)cols);
     }
     if (st == QK_OK && c->n_tensors != n_model)
         st = qk_error_set(QK_ERR_CONFIG, "tensors: %zu entries for a model of %zu tensors",
