@@ -14,7 +14,7 @@ PACKAGES=(
   jq                                      # JSON in the command-line tests
   python3-sklearn                         # the 8x8 digits data set of tests/cli/qat_digits.sh
   libplplot-dev plplot-driver-cairo       # figures of `quantkit report` (SVG; PNG via pngcairo)
-  chromium                                # tests/cli/report.sh renders the report headless
+  chromium fonts-dejavu-core              # tests/cli/report.sh renders the report headless
 )
 if [ -n "${QK_EXTRA_PACKAGES:-}" ]; then
   # shellcheck disable=SC2206

@@ -53,11 +53,13 @@ if [ $# -gt 0 ] && [[ "$1" =~ ^[0-9]+$ ]]; then
 fi
 runs_opt=()
 [ "$runs" != 0 ] && runs_opt=(-runs="$runs")
-mkdir -p "$build/corpus/$target" "$build/artifacts/$target"
+# QK_FUZZ_CORPUS: the folder new inputs go to (default build-fuzz/corpus/TARGET)
+corpus="${QK_FUZZ_CORPUS:-$build/corpus/$target}"
+mkdir -p "$corpus" "$build/artifacts/$target"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$root/tests/lsan.supp}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 exec "$exe" "${runs_opt[@]}" -timeout=20 -rss_limit_mb=2048 -max_len=262144 \
   -print_final_stats=1 -artifact_prefix="$build/artifacts/$target/" "$@" \
-  "$build/corpus/$target" "tests/fuzz/corpus/$target"
+  "$corpus" "tests/fuzz/corpus/$target"

@@ -65,7 +65,10 @@ const char *qk_mapped_file_path(const qk_mapped_file *file);
 */
 typedef struct qk_atomic_file qk_atomic_file;
 
-/* Create the temporary file next to `path` (mode 0666 minus the umask). */
+/* Create the temporary file next to `path` (mode 0666 minus the umask),
+** named ".BASENAME.qk-tmp-PID-N". A process killed by SIGKILL (or a power
+** loss) leaves its temporary behind; the next open for the same destination
+** removes such files whose PID no longer runs on this machine. */
 qk_status qk_atomic_file_open(const char *path, qk_atomic_file **out);
 /* Append `n` bytes (buffered). */
 qk_status qk_atomic_file_write(qk_atomic_file *file, const void *data, size_t n);
@@ -82,6 +85,11 @@ const char *qk_atomic_file_temp_path(const qk_atomic_file *file);
 qk_status qk_atomic_file_commit(qk_atomic_file *file);
 /* Remove the temporary file and free; NULL is a no-op. */
 void qk_atomic_file_abort(qk_atomic_file *file);
+/* Whether directory entry `name` is a temporary of destination basename
+** `base` (".BASE.qk-tmp-PID-N", also the checkpoint writer's folders) whose
+** process PID no longer exists (kill(PID, 0) fails with ESRCH). Entries of
+** the calling process are never stale. */
+bool qk_temp_name_is_stale(const char *name, const char *base);
 
 /* ------------------------------------------------------------------------
 ** One tensor of a file, as every reader describes it. Shapes are outermost

@@ -31,6 +31,7 @@
 #define QUANTKIT_KERNELS_H
 
 #include "quantkit/core.h"
+#include "quantkit/quant.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -155,6 +156,22 @@ qk_status qk_kernels_quantize_rows(qk_type type, const float *x, void *dst, int6
 /* Dequantize `nrows` rows (qk_dequantize_row's values); rows in parallel. */
 qk_status qk_kernels_dequantize_rows(qk_type type, const void *src, float *y, int64_t nrows,
                                      int64_t ncols);
+
+/* Affine intN per-group quantization (quant.h's group granularity) of
+** `nrows` rows of `ncols` floats, rows in parallel: each row is cut into
+** groups of scheme->group_size (the last may be shorter); each group's
+** scale and zero point come from its [min, max] as qk_affine_quantize
+** computes them (the scheme's bits, range kind, symmetry, range mode and
+** scale type; nearest-even rounding only). Writes one code byte per element
+** to codes (int8 for signed ranges, uint8 for unsigned; row-major) and
+** nrows * ceil(ncols / group_size) scales and zero points. Byte for byte
+** qk_affine_quantize's codes, scales and zero points of the [nrows, ncols]
+** tensor, on every instruction-set level. Errors: QK_ERR_NONFINITE naming
+** row and column, a group's parameter error (QK_ERR_OVERFLOW) naming row
+** and group; QK_ERR_INVALID_ARG for another granularity. */
+qk_status qk_kernels_affine_quantize_rows(const qk_affine_scheme *scheme, const float *x,
+                                          int64_t nrows, int64_t ncols, void *codes,
+                                          float *scales, int32_t *zero_points);
 
 #ifdef __cplusplus
 }

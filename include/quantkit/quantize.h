@@ -30,6 +30,11 @@ struct qk_model_source;
 typedef qk_status (*qk_tensor_quantizer)(void *user, const char *name, qk_type type,
                                          const float *w, int64_t rows, int64_t cols, void *dst);
 
+/* A replacement of tensor data before it is converted or quantized (AWQ's
+** rescaled norms, the dequantized weights of a calibrated method): called
+** with every tensor's f32 data (numel values, the source's values) to
+** change in place. Return QK_ERR_NOT_FOUND to keep the data as it is. */
+typedef qk_status (*qk_tensor_replace)(void *user, const char *name, float *data, int64_t numel);
 /* An explicit type for one tensor, by its exact (llama.cpp) name. */
 typedef struct qk_tensor_type {
     const char *name;
@@ -58,6 +63,8 @@ typedef struct qk_quantize_options {
     size_t n_extra;
     qk_tensor_quantizer quantizer;
     void *quantizer_user;
+    qk_tensor_replace replace; /* NULL: none; the quantizer sees the replaced data */
+    void *replace_user;
     /* explicit per-tensor types (a mixed-precision allocation, a replayed
     ** config), applied before every other rule (reason QK_MIX_EXPLICIT).
     ** Every name must be a tensor of the model (QK_ERR_NOT_FOUND) and the

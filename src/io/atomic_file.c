@@ -2,11 +2,13 @@
 ** Atomic output files (see quantkit/io.h): write a uniquely named temporary
 ** file in the destination folder, fsync it, rename it onto the destination.
 */
-#include <errno.h>     /* errno, EEXIST, EINTR */
+#include <dirent.h>    /* opendir, readdir */
+#include <errno.h>     /* errno, EEXIST, EINTR, ESRCH */
 #include <fcntl.h>     /* open */
+#include <signal.h>    /* kill */
 #include <stdatomic.h> /* atomic_uint */
 #include <stdio.h>     /* snprintf, rename */
-#include <stdlib.h>    /* malloc, free */
+#include <stdlib.h>    /* malloc, free, strtol */
 #include <string.h>    /* strerror, strrchr */
 #include <unistd.h>    /* write, fsync, close, unlink, getpid */
 
@@ -41,6 +43,43 @@ static char *folder_of(const char *path) {
     return d;
 }
 
+bool qk_temp_name_is_stale(const char *name, const char *base) {
+    const size_t nb = strlen(base);
+    static const char TAG[] = ".qk-tmp-";
+    if (name[0] != '.' || strncmp(name + 1, base, nb) != 0) return false;
+    const char *p = name + 1 + nb;
+    if (strncmp(p, TAG, sizeof TAG - 1) != 0) return false;
+    p += sizeof TAG - 1;
+    char *end;
+    errno = 0;
+    const long pid = strtol(p, &end, 10);
+    if (errno != 0 || end == p || *end != '-' || pid <= 0 || (long)(pid_t)pid != pid) return false;
+    const char *counter = end + 1;
+    if (!*counter) return false;
+    for (const char *c = counter; *c; c++)
+        if (*c < '0' || *c > '9') return false;
+    if (pid == (long)getpid()) return false; /* ours: maybe in use by another thread */
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+/* Remove temporary files for `base` left in `folder` by killed processes
+** (best effort; see quantkit/io.h). */
+static void remove_stale_temps(const char *folder, const char *base) {
+    DIR *d = opendir(folder);
+    if (!d) return;
+    const size_t cap = strlen(folder) + 2;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!qk_temp_name_is_stale(de->d_name, base)) continue;
+        char *p = malloc(cap + strlen(de->d_name));
+        if (!p) break;
+        snprintf(p, cap + strlen(de->d_name), "%s/%s", folder, de->d_name);
+        (void)unlink(p); /* a folder (checkpoint writer's) is not ours to remove here */
+        free(p);
+    }
+    closedir(d);
+}
+
 qk_status qk_atomic_file_open(const char *path, qk_atomic_file **out) {
     if (!path || !out || !path[0])
         return qk_error_set(QK_ERR_INVALID_ARG, "atomic file: NULL or empty path");
@@ -71,6 +110,7 @@ qk_status qk_atomic_file_open(const char *path, qk_atomic_file **out) {
         return qk_error_set(QK_ERR_NOMEM, "%s: out of memory", path);
     }
     f->fd = -1;
+    remove_stale_temps(folder, base);
     for (int attempt = 0; attempt < 1000 && f->fd < 0; attempt++) {
         unsigned n = atomic_fetch_add(&temp_counter, 1u);
         snprintf(f->temp_path, cap, "%s/.%s.qk-tmp-%ld-%u", folder, base, (long)getpid(), n);

@@ -15,11 +15,13 @@
 **     input_activations, output_activations, format}}, ignore,
 **     kv_cache_scheme, quantization_status.
 */
-#include <regex.h>   /* regcomp, regexec */
 #include <stdio.h>   /* snprintf */
 #include <stdlib.h>  /* calloc, free */
 #include <string.h>  /* strcmp, strdup */
 #include <strings.h> /* strcasecmp */
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h> /* pcre2_compile, pcre2_match */
 
 #include "core/error.h"
 #include "io/ckpt.h"
@@ -370,21 +372,37 @@ void qk_ckpt_config_free(ckpt_config *c) {
 }
 
 /* compressed-tensors target: "Linear" (the class of every module here),
-** "re:PATTERN" (Python re.match: anchored at the start), or a module name. */
+** "re:PATTERN" (Python re.match: anchored at the start), or a module name.
+** The patterns come from the checkpoint, so their cost is bounded: PCRE2
+** (whose syntax is Python's for what such patterns use; POSIX regcomp
+** took gigabytes for "a+++...+") with a pattern of at most 1024 bytes, its
+** compiled size capped by PCRE2 itself, and a match limit against
+** catastrophic backtracking. A pattern that does not compile, or a match
+** that hits the limit, matches nothing. */
+#define CKPT_RE_MAX_PATTERN 1024
+#define CKPT_RE_MATCH_LIMIT 100000
+
 static bool target_matches(const char *target, const char *module) {
     if (strcmp(target, "Linear") == 0) return true;
     if (strncmp(target, "re:", 3) != 0) return strcmp(target, module) == 0;
-    size_t n = strlen(target + 3);
-    char *pattern = malloc(n + 4);
-    if (!pattern) return false;
-    snprintf(pattern, n + 4, "^(%s)", target + 3);
-    regex_t re;
+    const char *pattern = target + 3;
+    if (strlen(pattern) > CKPT_RE_MAX_PATTERN) return false;
+    int err;
+    PCRE2_SIZE at;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+                                   PCRE2_ANCHORED | PCRE2_NO_AUTO_CAPTURE, &err, &at, NULL);
+    if (!re) return false;
     bool hit = false;
-    if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB) == 0) {
-        hit = regexec(&re, module, 0, NULL, 0) == 0;
-        regfree(&re);
+    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+    pcre2_match_context *mc = pcre2_match_context_create(NULL);
+    if (md && mc) {
+        pcre2_set_match_limit(mc, CKPT_RE_MATCH_LIMIT);
+        pcre2_set_depth_limit(mc, CKPT_RE_MATCH_LIMIT);
+        hit = pcre2_match(re, (PCRE2_SPTR)module, strlen(module), 0, 0, md, mc) >= 0;
     }
-    free(pattern);
+    pcre2_match_context_free(mc);
+    pcre2_match_data_free(md);
+    pcre2_code_free(re);
     return hit;
 }
 

@@ -28,6 +28,7 @@ typedef struct wunit {
     int32_t ndim;
     int64_t shape[2];
     bool via_f32; /* read with options.read_f32 */
+    bool replaced; /* values from options.replace */
     /* linears */
     int64_t rows, cols;
     ckpt_part_spec parts[CKPT_PARTS];
@@ -93,6 +94,25 @@ static void remove_folder(const char *dir) {
     rmdir(dir);
 }
 
+/* Remove temporary folders of destination `base` left in `parent` by
+** killed processes (qk_temp_name_is_stale; best effort). */
+static void remove_stale_folders(const char *parent, size_t parent_len, const char *base,
+                                 size_t base_len) {
+    char dir[4096], name[1024], path[4096 + 256 + 2];
+    if (parent_len >= sizeof dir || base_len >= sizeof name) return;
+    snprintf(dir, sizeof dir, "%.*s", (int)parent_len, parent);
+    snprintf(name, sizeof name, "%.*s", (int)base_len, base);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!qk_temp_name_is_stale(de->d_name, name)) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        remove_folder(path);
+    }
+    closedir(d);
+}
+
 static qk_status make_temp_folder(qk_checkpoint_writer *w) {
     const char *out = w->out_dir;
     size_t n = strlen(out);
@@ -105,6 +125,8 @@ static qk_status make_temp_folder(qk_checkpoint_writer *w) {
     const size_t base_len = n - (size_t)(base - out);
     const size_t cap = n + 64;
     if (!(w->tmp_dir = malloc(cap))) return qk_error_set(QK_ERR_NOMEM, "%s: out of memory", out);
+    remove_stale_folders(slash ? out : ".", slash ? (parent_len ? parent_len : 1) : 1, base,
+                         base_len);
     for (int attempt = 0; attempt < 1000; attempt++) {
         unsigned k = atomic_fetch_add(&dir_counter, 1u);
         if (slash)
@@ -234,7 +256,16 @@ static qk_status add_unit(qk_checkpoint_writer *w, const char *name, const char 
         u->shape[0] = t.shape[0];
         u->shape[1] = t.ndim == 2 ? t.shape[1] : 0;
         u->type = t.type;
-        if (qk_type_get_traits(t.type)->is_block) {
+        const int64_t numel = t.ndim == 2 ? t.shape[0] * t.shape[1] : t.shape[0];
+        if (w->opt.replace) {
+            if (w->opt.replace(w->opt.replace_user, name, NULL, numel) == QK_OK) {
+                u->type = QK_TYPE_F32;
+                u->replaced = true;
+            } else {
+                qk_clear_error();
+            }
+        }
+        if (!u->replaced && qk_type_get_traits(t.type)->is_block) {
             if (!w->opt.read_f32)
                 return qk_error_set(QK_ERR_UNSUPPORTED,
                                     "%s: tensor '%s' is stored as %s; a checkpoint keeps it in a "
@@ -293,7 +324,9 @@ static qk_status write_plain(qk_checkpoint_writer *w, wunit *u) {
         return qk_error_set(QK_ERR_OVERFLOW, "tensor '%s' size overflows", u->name);
     qk_status st = stage(w, 2 * bytes);
     if (st != QK_OK) return st;
-    if (u->via_f32)
+    if (u->replaced)
+        st = w->opt.replace(w->opt.replace_user, u->name, (float *)(void *)w->buf, numel);
+    else if (u->via_f32)
         st = w->opt.read_f32(w->src, u->src_index, (float *)(void *)w->buf, numel, NULL, 0);
     else
         st = qk_model_source_read(w->src, u->src_index, u->type, w->buf, bytes);

@@ -19,10 +19,12 @@ static void build_tables(void) {
     memcpy(tables[QK_ISA_AVX2], tables[QK_ISA_REF], sizeof tables[QK_ISA_REF]);
     qk_kernels_fill_avx2(tables[QK_ISA_AVX2]);
     qk_kernels_fill_avx2_dot32(tables[QK_ISA_AVX2]);
+    qk_kernels_fill_avx2_kquant(tables[QK_ISA_AVX2]);
     memcpy(tables[QK_ISA_AVX512], tables[QK_ISA_AVX2], sizeof tables[QK_ISA_AVX2]);
     qk_kernels_fill_avx512(tables[QK_ISA_AVX512]);
     qk_kernels_fill_avx512_dot32(tables[QK_ISA_AVX512]);
     qk_kernels_fill_avx512_k(tables[QK_ISA_AVX512]);
+    qk_kernels_fill_avx512_kquant(tables[QK_ISA_AVX512]);
     for (int isa = QK_ISA_AVX2; isa <= QK_ISA_AVX512; isa++)
         for (int t = 0; t < QK_TYPE_COUNT; t++)
             if (tables[isa][t].dequantize_row) tables[isa][t].isa = (qk_isa)isa;
@@ -103,15 +105,14 @@ static void half_offsets(qk_type type, int *o) {
 
 /* Index of the first non-finite value of x[0..n), or n. */
 static int64_t first_nonfinite(const float *x, int64_t n) {
+    /* blocks of 64, branch-free: an all-ones exponent plus one carries into
+    ** bit 31 (integer adds and ors the compiler vectorizes) */
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        uint32_t any = 0;
-        for (int k = 0; k < 16; k++) {
-            uint32_t b;
-            memcpy(&b, &x[i + k], sizeof b);
-            any |= (b & 0x7F800000u) == 0x7F800000u;
-        }
-        if (any) break;
+    for (; i + 64 <= n; i += 64) {
+        uint32_t b[64], any = 0;
+        memcpy(b, x + i, sizeof b);
+        for (int k = 0; k < 64; k++) any |= (b[k] & 0x7F800000u) + 0x00800000u;
+        if (any & 0x80000000u) break;
     }
     for (; i < n; i++)
         if (!isfinite(x[i])) return i;

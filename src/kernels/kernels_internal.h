@@ -26,6 +26,8 @@ void qk_kernels_fill_avx2_k(qk_kernel_ops *table);
 void qk_kernels_fill_avx512(qk_kernel_ops *table);
 void qk_kernels_fill_avx512_k(qk_kernel_ops *table);
 void qk_kernels_fill_avx2_dot32(qk_kernel_ops *table);
+void qk_kernels_fill_avx2_kquant(qk_kernel_ops *table);
+void qk_kernels_fill_avx512_kquant(qk_kernel_ops *table);
 void qk_kernels_fill_avx512_dot32(qk_kernel_ops *table);
 
 /* Activation quantizers of the SIMD levels (bit-identical to the reference). */

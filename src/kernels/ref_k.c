@@ -6,6 +6,7 @@
 ** accumulate the scaled sums in double.
 */
 #include "kernels/kernels_internal.h"
+#include "kernels/kquant.h"
 
 /* One super-block as integers: value i of sub-block j is
 ** d * s[j] * q[i] - dmin * m[j]. */
@@ -178,11 +179,11 @@ void qk_kernels_fill_ref_k(qk_kernel_ops *t) {
                               .vec_dot_act = dot_act_##name,                                       \
                               .vec_dot_act_rows = dot_act_rows_##name,                             \
                               .vec_dot_f32 = dot_f32_##name}
-    QK_SETK(QK_TYPE_Q2_K, q2_k, NULL);
-    QK_SETK(QK_TYPE_Q3_K, q3_k, NULL);
-    QK_SETK(QK_TYPE_Q4_K, q4_k, NULL);
-    QK_SETK(QK_TYPE_Q5_K, q5_k, NULL);
-    QK_SETK(QK_TYPE_Q6_K, q6_k, NULL);
+    QK_SETK(QK_TYPE_Q2_K, q2_k, qk_kquant_q2_k_ref);
+    QK_SETK(QK_TYPE_Q3_K, q3_k, qk_kquant_q3_k_ref);
+    QK_SETK(QK_TYPE_Q4_K, q4_k, qk_kquant_q4_k_ref);
+    QK_SETK(QK_TYPE_Q5_K, q5_k, qk_kquant_q5_k_ref);
+    QK_SETK(QK_TYPE_Q6_K, q6_k, qk_kquant_q6_k_ref);
 #undef QK_SETK
     t[QK_TYPE_Q8_K] = (qk_kernel_ops){.type = QK_TYPE_Q8_K,
                                       .isa = QK_ISA_REF,

@@ -109,6 +109,45 @@ done:
     return st;
 }
 
+/* Memory the statistics of `hp` take (qk_calib_stats_create), in double so
+** that no product of hostile sizes overflows: per input three arrays of
+** n_cols doubles (sum x^2, sum |x|, max |x|), n_cols^2 more with X^T X, and
+** its bookkeeping (counted as 64 bytes). */
+static double stats_bytes(const qk_llama_hparams *hp, bool with_xtx) {
+    const double embd = hp->n_embd, ff = hp->n_ff, q = (double)hp->n_head * hp->head_dim;
+    const double layers = hp->n_layer;
+    double total = 64.0 * (4 * layers + 1) + 24.0 * (layers * (3 * embd + q + ff) + embd);
+    if (with_xtx) total += 8.0 * (layers * (2 * embd * embd + q * q + ff * ff) + embd * embd);
+    return total;
+}
+
+/* The statistics are allocated for the hyper-parameters the file states
+** before any tensor is read, so those must not ask for more than the file
+** can hold. A file qk_calib_stats_save wrote stores, for every input it saw,
+** the count, sum x^2, sum |x| and X^T X: at least 2/3 of the memory they
+** take (max |x| is not stored). Every input is seen by qk_calib_collect;
+** inputs never seen are not stored, which the 1 MiB of slack allows for
+** small models. */
+#define CALIB_SLACK_BYTES (1024.0 * 1024.0)
+
+static qk_status check_size(const qk_gguf_reader *r, const qk_llama_hparams *hp, bool with_xtx) {
+    qk_status st = qk_llama_hparams_validate(hp);
+    if (st != QK_OK) return qk_error_prefix("%s", qk_gguf_reader_path(r));
+    const double need = stats_bytes(hp, with_xtx);
+    const uint64_t size = qk_gguf_reader_file_size(r);
+    if (need > 2.0 * (double)size + CALIB_SLACK_BYTES)
+        return qk_error_set(QK_ERR_CORRUPT,
+                            "%s: the statistics of the model shape it states (n_embd %d, n_ff %d, "
+                            "n_layer %d, %d heads of %d%s) take %.4g MB, more than a file of %llu "
+                            "bytes (statistics data from offset %llu) can hold: the shape does not "
+                            "match the file",
+                            qk_gguf_reader_path(r), hp->n_embd, hp->n_ff, hp->n_layer, hp->n_head,
+                            hp->head_dim, with_xtx ? ", with X^T X" : "", need / 1e6,
+                            (unsigned long long)size,
+                            (unsigned long long)qk_gguf_reader_data_offset(r));
+    return QK_OK;
+}
+
 static qk_status get_i32(const qk_gguf_reader *r, const char *key, int32_t *out) {
     qk_status st = qk_gguf_reader_get_i32(r, key, out);
     if (st != QK_OK) return qk_error_prefix("%s", qk_gguf_reader_path(r));
@@ -138,6 +177,7 @@ qk_status qk_calib_stats_load(const char *path, qk_calib_stats **out) {
     TRY(get_i32(r, "quantkit.calib.n_head_kv", &hp.n_head_kv));
     TRY(get_i32(r, "quantkit.calib.head_dim", &hp.head_dim));
     const bool with_xtx = qk_gguf_reader_find_tensor(r, "blk.0.attn_in.xtx") >= 0;
+    TRY(check_size(r, &hp, with_xtx));
     TRY(qk_calib_stats_create(&hp, with_xtx, &stats));
     char name[64], tname[96];
     for (int64_t i = 0; i < n_inputs_of(&hp); i++) {
@@ -148,7 +188,8 @@ qk_status qk_calib_stats_load(const char *path, qk_calib_stats **out) {
                              : i % 4 == 1                 ? (int64_t)hp.n_head * hp.head_dim
                              : i % 4 == 3                 ? hp.n_ff
                                                           : hp.n_embd;
-        const int64_t want_elems[4] = {1, cols, cols, cols * cols};
+        /* cols is bounded by the file size (check_size), cols^2 is not */
+        const int64_t want_elems[4] = {1, cols, cols, cols <= 3037000499 ? cols * cols : -1};
         const qk_type want_type[4] = {QK_TYPE_I64, QK_TYPE_F64, QK_TYPE_F64, QK_TYPE_F64};
         for (int k = 0; k < 4; k++) {
             snprintf(tname, sizeof tname, "%s.%s", name, suffix[k]);

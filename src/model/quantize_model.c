@@ -168,8 +168,10 @@ static qk_status convert_tensor(const qk_model_source *src, const qk_quantize_te
     qk_status st = qk_model_source_tensor_info(src, i, &t);
     if (st != QK_OK) return st;
     const bool from_block = qk_type_get_traits(t.type)->is_block;
-    /* same type: the stored bytes (rows permuted where needed) */
-    if (ti->to == t.type) return qk_model_source_read(src, i, t.type, out, ti->bytes);
+    /* same type: the stored bytes (rows permuted where needed), unless the
+    ** caller may replace plain data */
+    if (ti->to == t.type && (!opt->replace || from_block))
+        return qk_model_source_read(src, i, t.type, out, ti->bytes);
     if (from_block && !opt->allow_requantize)
         return qk_error_set(QK_ERR_UNSUPPORTED,
                             "tensor '%s' is already quantized (%s); requantizing to %s loses "
@@ -178,6 +180,15 @@ static qk_status convert_tensor(const qk_model_source *src, const qk_quantize_te
     const int64_t numel = numel_of(t.ndim, t.shape);
     if ((st = qk_model_source_read_f32(src, i, f32, numel, scratch, scratch_bytes)) != QK_OK)
         return st;
+    if (opt->replace) {
+        st = opt->replace(opt->replace_user, t.name, f32, numel);
+        if (st == QK_ERR_NOT_FOUND) {
+            qk_clear_error();
+            if (ti->to == t.type) return qk_model_source_read(src, i, t.type, out, ti->bytes);
+        } else if (st != QK_OK) {
+            return st;
+        }
+    }
     const int64_t cols = t.ndim > 0 ? t.shape[t.ndim - 1] : 1, rows = numel / (cols ? cols : 1);
     if (!qk_type_get_traits(ti->to)->is_block)
         return qk_convert(QK_TYPE_F32, f32, ti->to, out, (size_t)numel);

@@ -228,10 +228,12 @@ qk_status qk_blockwise_dequantize(const qk_blockwise_tensor *q, float *y, size_t
     if (n != q->n)
         return qk_error_set(QK_ERR_SHAPE, "blockwise dequantize: output of %zu for %zu elements", n,
                             q->n);
-    if (n == 0) return QK_OK;
+    /* the configuration is checked even for an empty tensor, as
+    ** qk_blockwise_quantize does: what one refuses the other refuses */
     qk_blockwise_config c = {QK_CODEBOOK_NF4, 0, false};
     qk_status st = resolve_config(&q->config, &c);
     if (st != QK_OK) return st;
+    if (n == 0) return QK_OK;
     if (!y || !q->packed || (c.double_quant ? !q->absmax_codes || !q->nested_absmax : !q->absmax))
         return qk_error_set(QK_ERR_INVALID_ARG, "blockwise dequantize: NULL array");
     float map[256];

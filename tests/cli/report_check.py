@@ -6,7 +6,7 @@
       both models (one row per tensor; QUANT's bits per weight) and
       `quantkit compare --json` (types, SQNR, cosine); prints the tensors
       shown in detail.
-  png FILE [WIDTH HEIGHT]                 a PNG file: signature, IHDR size.
+  png FILE[=WIDTHxHEIGHT]...              PNG files: signature, IHDR size.
   outliers DUMP HF_DIR TENSOR K BITS PCT  the outlier count of TENSOR and the
       SQNR of three int-BITS round-to-nearest quantizations of it (per tensor
       min-max, per tensor two-sided PCT percentile range, per row min-max),
@@ -122,15 +122,20 @@ def cmd_dom(dump, inspect_path, quant_inspect_path, compare_path):
     print("CHOSEN " + " ".join(chosen))
 
 
-def cmd_png(path, width=None, height=None):
-    with open(path, "rb") as f:
-        head = f.read(24)
-    if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
-        fail("%s is not a PNG file" % path)
-    w, h = struct.unpack(">II", head[16:24])
-    if width is not None and (w, h) != (int(width), int(height)):
-        fail("%s is %dx%d, expected %sx%s" % (path, w, h, width, height))
-    print("%d %d" % (w, h))
+def cmd_png(*specs):
+    """Each spec FILE or FILE=WIDTHxHEIGHT (one call for many files)."""
+    if not specs:
+        fail("png: no files")
+    for spec in specs:
+        path, _, size = spec.partition("=")
+        with open(path, "rb") as f:
+            head = f.read(24)
+        if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+            fail("%s is not a PNG file" % path)
+        w, h = struct.unpack(">II", head[16:24])
+        if size and "%dx%d" % (w, h) != size:
+            fail("%s is %dx%d, expected %s" % (path, w, h, size))
+    print("  ok   %d PNG files" % len(specs))
 
 
 # ---- the tensor from the Hugging Face folder
@@ -272,8 +277,161 @@ def cmd_ppl(dump, eval_path):
         ev["ref_ppl"], ev["ppl"], ev["kl"]))
 
 
+
+# ---- sensitivity ranking and allocation
+
+# bytes per block and block size of the storage types (ggml's layouts)
+TYPE_SIZE = {"f32": (4, 1), "f16": (2, 1), "bf16": (2, 1), "q4_0": (18, 32), "q4_1": (20, 32),
+             "q5_0": (22, 32), "q5_1": (24, 32), "q8_0": (34, 32), "q2_k": (84, 256),
+             "q3_k": (110, 256), "q4_k": (144, 256), "q5_k": (176, 256), "q6_k": (210, 256)}
+
+
+def bpw(tname):
+    size, block = TYPE_SIZE[tname.lower()]
+    return 8.0 * size / block
+
+
+def type_bytes(tname, rows, cols):
+    size, block = TYPE_SIZE[tname.lower()]
+    if cols % block:
+        fail("%s does not hold rows of %d" % (tname, cols))
+    return rows * cols // block * size
+
+
+def f16(v):
+    return struct.unpack("<e", struct.pack("<e", v))[0]
+
+
+def q8_0(x):
+    """ggml's reference q8_0 in f32: per 32 values d = amax / 127, q =
+    roundf(x / d) (half away from zero), stored d in f16; y = f16(d) * q."""
+    out = []
+    for b in range(0, len(x), 32):
+        blk = x[b:b + 32]
+        amax = max(abs(v) for v in blk)
+        d = f32(amax / 127.0)
+        inv = f32(1.0 / d) if d else 0.0
+        dh = f16(d)
+        for v in blk:
+            t = f32(v * inv)
+            q = math.floor(abs(t) + 0.5) * (1 if t >= 0 else -1)
+            out.append(f32(dh * q))
+    return out
+
+
+def sens_rows(tables):
+    """The ranking: [(name, cells)], and the header's format names."""
+    rows = table(tables, "sensitivity")
+    formats = [c for c in rows[0][1] if c not in ("rank", "tensor", "shape", "QUANT type")
+               and not c.startswith("predicted")]
+    body = [(a["data-name"], c) for a, c in rows if "sens" in (a.get("class") or "").split()]
+    return body, formats
+
+
+def cmd_sens(dump, inspect_path, hf_dir):
+    tables = parse(dump)
+    body, formats = sens_rows(tables)
+    inspect = json.load(open(inspect_path))
+    want = sorted(t["name"] for t in inspect["tensors"] if len(t["shape"]) == 2)
+    names = [n for n, _ in body]
+    if sorted(names) != want:
+        fail("ranking rows %s != the 2-D tensors %s" % (sorted(names), want))
+    ranks = [int(c[0]) for _, c in body]
+    if ranks != list(range(1, len(body) + 1)):
+        fail("ranks are not 1..%d" % len(body))
+    pred = [float(c[4]) for _, c in body]
+    if any(a < b for a, b in zip(pred, pred[1:])):
+        fail("the ranking is not sorted by predicted loss: %s" % pred)
+    if len(formats) * 3 + 5 != len(body[0][1]):
+        fail("%d formats but %d cells" % (len(formats), len(body[0][1])))
+    print("  ok   sensitivity ranking: the %d 2-D tensors of inspect --json, ranks 1..%d, "
+          "predicted loss descending, %d formats (%s)" % (len(body), len(body), len(formats),
+                                                          " ".join(formats)))
+    # SQNR rises and the output error falls with the bits per weight
+    kq = sorted(formats, key=bpw)
+    for name, c in body:
+        s = [float(c[5 + 3 * formats.index(f)]) for f in kq]
+        o = [float(c[6 + 3 * formats.index(f)]) for f in kq]
+        if any(a >= b for a, b in zip(s, s[1:])) or any(a <= b for a, b in zip(o, o[1:])):
+            fail("%s: SQNR %s / output error %s not monotonic in %s" % (name, s, o, kq))
+    print("  ok   every tensor: SQNR rises and output error falls in the order %s" % " < ".join(kq))
+    # q8_0 and f16 SQNR of the smallest tensor, computed here
+    shapes = {t["name"]: t["shape"] for t in inspect["tensors"]}
+    small = min(names, key=lambda n: (shapes[n][0] * shapes[n][1], n))
+    x, _ = read_bf16(hf_dir, small)
+    cells = dict(body)[small]
+    for f, y in (("q8_0", q8_0(x)), ("f16", [f16(v) for v in x])):
+        if f not in formats:
+            continue
+        got = cells[5 + 3 * formats.index(f)]
+        if all(a == b for a, b in zip(x, y)):
+            if got != "exact":
+                fail("%s %s: page %s, the values are exact" % (small, f, got))
+            print("  ok   %s in %s: exact, as here" % (small, f))
+        else:
+            near(got, sqnr(x, y), 2, "%s %s SQNR" % (small, f))
+            print("  ok   %s in %s: SQNR %.2f dB as computed here" % (small, f, sqnr(x, y)))
+
+
+def cmd_alloc(dump, inspect_path, budget, strict):
+    """The allocation for `budget`; strict: its predicted loss must be below
+    QUANT's formats' (QUANT fits in less than the budget, and every tensor
+    has a format of lower loss)."""
+    budget = int(budget)
+    tables = parse(dump)
+    summary = None
+    for attrs, rows in tables:
+        if attrs.get("id") == "allocation-summary":
+            summary = {c[0]: c[1] for _, c in rows}
+    if summary is None:
+        fail("no allocation summary")
+    rows = [(a["data-name"], "fixed" in a["class"].split(), c)
+            for a, c in table(tables, "allocation") if "alloc" in (a.get("class") or "").split()]
+    inspect = json.load(open(inspect_path))
+    shapes = {t["name"]: t["shape"] for t in inspect["tensors"]}
+    if sorted(n for n, _, _ in rows) != sorted(shapes):
+        fail("allocation rows are not the model's tensors")
+    total = 0
+    pred = 0.0
+    for name, fixed, c in rows:
+        tname = c[1].split()[0]
+        shape = shapes[name]
+        cols = shape[-1]
+        nrows = 1
+        for d in shape[:-1]:
+            nrows *= d
+        # inspect lists shapes outermost first (rows, cols)
+        b = type_bytes(tname, nrows, cols)
+        if int(c[2]) != b:
+            fail("%s in %s: %s bytes, expected %d" % (name, tname, c[2], b))
+        total += b
+        if not fixed:
+            pred += float(c[3])
+    if int(summary["budget, bytes"]) != budget:
+        fail("budget %s, expected %d" % (summary["budget, bytes"], budget))
+    if int(summary["tensor data, bytes"]) != total:
+        fail("tensor data %s bytes, the rows sum to %d" % (summary["tensor data, bytes"], total))
+    file_bytes = int(summary["file size, bytes"])
+    al = int(summary["alignment, bytes"])
+    padded = int(summary["header, bytes"]) + sum((int(c[2]) + al - 1) // al * al for _, _, c in rows)
+    if file_bytes != padded:
+        fail("file size %d, header + %d-byte aligned tensors %d" % (file_bytes, al, padded))
+    if file_bytes > budget:
+        fail("file size %d over the budget %d" % (file_bytes, budget))
+    got = float(summary["predicted loss, allocation"])
+    if abs(got - pred) > 2e-3 * abs(pred):
+        fail("predicted loss %s, the rows sum to %g" % (got, pred))
+    quant = float(summary["predicted loss, QUANT's formats"])
+    if got > quant or (strict == "strict" and not got < quant):
+        fail("the allocation's predicted loss %g, QUANT's %g" % (got, quant))
+    print("  ok   allocation: %d tensors, bytes per tensor from the formats, file %d = header + "
+          "aligned tensors <= budget %d; predicted loss %.4e %s QUANT's formats %.4e" % (
+              len(rows), file_bytes, budget, got, "<" if strict == "strict" else "<=", quant))
+
+
 if __name__ == "__main__":
-    cmds = {"dom": cmd_dom, "png": cmd_png, "outliers": cmd_outliers, "ppl": cmd_ppl}
+    cmds = {"dom": cmd_dom, "png": cmd_png, "outliers": cmd_outliers, "ppl": cmd_ppl,
+            "sens": cmd_sens, "alloc": cmd_alloc}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
-        fail("usage: report_check.py dom|png|outliers|ppl ...")
+        fail("usage: report_check.py dom|png|outliers|ppl|sens|alloc ...")
     cmds[sys.argv[1]](*sys.argv[2:])

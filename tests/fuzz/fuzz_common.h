@@ -24,12 +24,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FUZZ_CHECK(cond)                                                                 \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            fprintf(stderr, "%s:%d: fuzz check failed: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                                     \
-        }                                                                                \
+#define FUZZ_CHECK(cond)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: fuzz check failed: %s\n(last error: %s \"%s\")\n", __FILE__,   \
+                    __LINE__, #cond, qk_status_name(qk_last_status()), qk_last_error());           \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* A failing call must leave its status and a message as the thread's last

@@ -4,7 +4,7 @@
 ** Input: byte 0 picks the type (mod QK_TYPE_COUNT), byte 1 the options
 ** (bit 0: importance weights from the data bytes, bit 1: quantize the
 ** decoded values as another type too), the rest is block data: as many
-** whole blocks as it holds (at most 64) are copied into a buffer of exactly
+** whole blocks as it holds (at most 512 elements) are copied into a buffer of exactly
 ** that size and dequantized into an exactly sized output, so ASan sees any
 ** read or write past them. The decoded floats are then quantized again
 ** (block and float types) and dequantized: no crash, and a block format
@@ -60,7 +60,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const qk_type_traits *tr = qk_type_get_traits(type);
     FUZZ_CHECK(tr != NULL && tr->block_elems > 0 && tr->block_bytes > 0);
     size_t n_blocks = size / (size_t)tr->block_bytes;
-    size_t max_blocks = tr->block_elems > 1 ? 64 : 4096;
+    /* at most 512 elements: 16 blocks of 32, 2 super-blocks of 256 (the K-quant
+       searches are slow: 2048 elements gave 120 executions/s, and bugs live
+       within a block or two) */
+    size_t max_blocks = tr->block_elems > 1 ? 512 / (size_t)tr->block_elems : 1024;
     if (n_blocks > max_blocks) n_blocks = max_blocks;
     int64_t n = (int64_t)n_blocks * tr->block_elems;
     size_t bytes = 0;

@@ -7,7 +7,9 @@
 ** file is turned into a tokenizer, and the file is copied through the
 ** writer (qk_gguf_copy) and read again: the copy must hold the same pairs
 ** and tensor bytes. Finally the file is opened as a model source
-** (fuzz_model_source.h).
+** (fuzz_model_source.h) and given to the other GGUF readers: the GGUF
+** tokenizer loader, the calibration statistics loader and the llama model
+** loader (with a short forward pass).
 */
 #include "fuzz_model_source.h"
 #include "fuzz_tokenizer.h"
@@ -71,8 +73,7 @@ static void try_vocabulary(const qk_gguf_reader *r, const uint8_t *data, size_t 
     int64_t ti = qk_gguf_reader_find_key(r, "tokenizer.ggml.tokens");
     qk_gguf_value v;
     if (ti < 0 || qk_gguf_reader_kv_value(r, ti, &v) != QK_OK) return;
-    if (v.type != QK_GGUF_ARRAY || v.elem_type != QK_GGUF_STRING || v.n == 0 || v.n > 65536)
-        return;
+    if (v.type != QK_GGUF_ARRAY || v.elem_type != QK_GGUF_STRING || v.n == 0 || v.n > 65536) return;
     size_t n = (size_t)v.n;
     const char **tokens = malloc(n * sizeof *tokens);
     size_t *lens = malloc(n * sizeof *lens);
@@ -116,6 +117,83 @@ static void try_vocabulary(const qk_gguf_reader *r, const uint8_t *data, size_t 
     free(lens);
     free(scores);
     free(types);
+}
+
+/* The other readers of GGUF files: the tokenizer from GGUF metadata, the
+** calibration statistics file, and the llama model (loaded, then one short
+** forward pass: hostile numbers may give NaN logits, never a crash). */
+static void other_consumers(const char *path, const qk_gguf_reader *r, const uint8_t *data,
+                            size_t size) {
+    qk_tokenizer *tok = NULL;
+    qk_clear_error();
+    qk_status st = qk_tokenizer_load_gguf(r, NULL, &tok);
+    fuzz_check_status(st);
+    FUZZ_CHECK((st == QK_OK) == (tok != NULL));
+    if (tok) fuzz_exercise_tokenizer(tok, data, size);
+    qk_tokenizer_free(tok);
+
+    qk_calib_stats *cs = NULL;
+    qk_clear_error();
+    st = qk_calib_stats_load(path, &cs);
+    fuzz_check_status(st);
+    FUZZ_CHECK((st == QK_OK) == (cs != NULL));
+    if (cs) {
+        FUZZ_CHECK(qk_calib_stats_rows(cs) >= 0);
+        for (int32_t layer = -1; layer < 8; layer++) {
+            for (int w = 0; w < QK_LINEAR_COUNT; w++) {
+                qk_calib_input in;
+                qk_clear_error();
+                st = qk_calib_stats_get(cs, layer, (qk_llama_linear)w, &in);
+                fuzz_check_status(st);
+                if (st != QK_OK) continue;
+                FUZZ_CHECK(in.n_cols > 0 && in.n_rows >= 0 && in.sum_x2 && in.sum_abs);
+                fuzz_touch(in.sum_x2, (size_t)in.n_cols * sizeof(double));
+                fuzz_touch(in.sum_abs, (size_t)in.n_cols * sizeof(double));
+                if (in.xtx) fuzz_touch(in.xtx, (size_t)(in.n_cols * in.n_cols) * sizeof(double));
+                char name[64];
+                if (layer < 0)
+                    snprintf(name, sizeof name, "output.weight");
+                else
+                    qk_llama_linear_name(layer, (qk_llama_linear)w, name, sizeof name);
+                float *imp = malloc((size_t)in.n_cols * sizeof *imp);
+                FUZZ_CHECK(imp != NULL);
+                qk_clear_error();
+                st = qk_calib_stats_importance(cs, name, imp, in.n_cols);
+                fuzz_check_status(st);
+                free(imp);
+            }
+        }
+        qk_calib_stats_free(cs);
+    }
+
+    qk_llama_model *model = NULL;
+    qk_clear_error();
+    st = qk_llama_model_load(path, &model);
+    fuzz_check_status(st);
+    FUZZ_CHECK((st == QK_OK) == (model != NULL));
+    if (!model) return;
+    const qk_llama_hparams *hp = qk_llama_model_hparams(model);
+    qk_llama_context *ctx = NULL;
+    qk_clear_error();
+    st = qk_llama_context_create(model, 4, &ctx);
+    fuzz_check_status(st);
+    if (ctx && (size_t)hp->n_vocab <= (1u << 20)) {
+        int32_t tokens[2] = {0, hp->n_vocab - 1};
+        float *logits = malloc(2 * (size_t)hp->n_vocab * sizeof *logits);
+        FUZZ_CHECK(logits != NULL);
+        qk_clear_error();
+        st = qk_llama_decode(ctx, tokens, 2, logits, true);
+        fuzz_check_status(st);
+        FUZZ_CHECK(st == QK_OK);
+        int32_t bad = hp->n_vocab;
+        qk_clear_error();
+        st = qk_llama_decode(ctx, &bad, 1, logits, false);
+        fuzz_check_status(st);
+        FUZZ_CHECK(st != QK_OK);
+        free(logits);
+    }
+    qk_llama_context_free(ctx);
+    qk_llama_model_free(model);
 }
 
 /* The copy written by qk_gguf_copy holds the same pairs and tensors. */
@@ -277,5 +355,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     qk_gguf_reader_close(r);
 
     fuzz_model_source(path, false, 1 << 20);
+    r = NULL;
+    if (qk_gguf_reader_open(path, &r) == QK_OK) other_consumers(path, r, data, size);
+    qk_gguf_reader_close(r);
     return 0;
 }

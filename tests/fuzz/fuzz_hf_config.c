@@ -27,9 +27,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(terminated(c.model_type, sizeof c.model_type));
     FUZZ_CHECK(terminated(c.torch_dtype, sizeof c.torch_dtype));
     FUZZ_CHECK(terminated(c.rope_scaling.type, sizeof c.rope_scaling.type));
-    const int64_t sizes[] = {c.hidden_size,         c.intermediate_size,   c.num_hidden_layers,
-                             c.num_attention_heads, c.num_key_value_heads, c.vocab_size,
-                             c.max_position_embeddings, c.head_dim};
+    const int64_t sizes[] = {c.hidden_size,
+                             c.intermediate_size,
+                             c.num_hidden_layers,
+                             c.num_attention_heads,
+                             c.num_key_value_heads,
+                             c.vocab_size,
+                             c.max_position_embeddings,
+                             c.head_dim};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         FUZZ_CHECK(sizes[i] > 0 && sizes[i] <= INT32_MAX);
     FUZZ_CHECK(c.num_attention_heads % c.num_key_value_heads == 0);

@@ -45,7 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         total += t.nbytes;
     }
     /* the tensors (plus the skipped legacy RoPE tables) fill the file */
-    uint64_t freq = c->version == 0 ? (uint64_t)c->seq_len * (uint64_t)(c->dim / c->n_heads) * 4 : 0;
+    uint64_t freq =
+        c->version == 0 ? (uint64_t)c->seq_len * (uint64_t)(c->dim / c->n_heads) * 4 : 0;
     FUZZ_CHECK(total + freq == size);
     qk_io_tensor none;
     qk_clear_error();

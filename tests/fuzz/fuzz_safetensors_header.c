@@ -177,8 +177,7 @@ static void fuzz_single(const uint8_t *data, size_t size) {
     st = qk_safetensors_write(copy_path, tensors, n, meta, n_meta);
     fuzz_check_status(st);
     if (st != QK_OK && !empty_name) {
-        fprintf(stderr, "fuzz: rewriting a file the reader accepts failed: %s\n",
-                qk_last_error());
+        fprintf(stderr, "fuzz: rewriting a file the reader accepts failed: %s\n", qk_last_error());
         abort();
     }
     if (st == QK_OK) check_rewrite(s, copy_path);

@@ -10,8 +10,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fuzz_tokenizer_options((uint8_t)(size % 27), &opts);
     qk_tokenizer *tok = NULL;
     qk_clear_error();
-    qk_status st = qk_tokenizer_load_spm_model_memory(data, size, "fuzz.model",
-                                                      size % 2 ? &opts : NULL, &tok);
+    qk_status st =
+        qk_tokenizer_load_spm_model_memory(data, size, "fuzz.model", size % 2 ? &opts : NULL, &tok);
     fuzz_check_status(st);
     FUZZ_CHECK((st == QK_OK) == (tok != NULL));
     if (tok) {

@@ -102,7 +102,6 @@ unsigned rnd8(void) {
     return (unsigned)(rng_state >> 56);
 }
 
-
 void check(qk_status st, const char *what) {
     if (st != QK_OK) die("%s: %s", what, qk_last_error());
 }
@@ -144,6 +143,7 @@ int main(int argc, char **argv) {
     seeds_model_source_hf(tmp);
     seeds_gguf_models(tmp);
     seeds_dequant_codebook();
+    seeds_ckpt_config();
     rmdir(tmp);
     printf("fuzz_make_seeds: seeds written to %s\n", corpus_root);
     return 0;

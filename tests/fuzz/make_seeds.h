@@ -37,6 +37,10 @@ void check(qk_status st, const char *what);
 /* Move the file a writer made at tmp_path into the corpus as target/name. */
 void adopt(const char *target, const char *name, const char *tmp_path);
 
+/* GPT-2's byte -> character map, and a code point below U+0800 as UTF-8. */
+unsigned gpt2_byte_char(unsigned b);
+void utf8_of(unsigned cp, char *out);
+
 /* The seeds of each target. */
 void seeds_llama2c(void);
 void seeds_spm_model(void);
@@ -49,5 +53,6 @@ void seeds_hf_config(void);
 void seeds_model_source_hf(const char *tmp_dir);
 void seeds_gguf_models(const char *tmp_dir);
 void seeds_dequant_codebook(void);
+void seeds_ckpt_config(void);
 
 #endif

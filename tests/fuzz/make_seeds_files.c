@@ -46,14 +46,18 @@ typedef enum gguf_break {
 } gguf_break;
 
 static const char *const GGUF_BREAK_NAMES[G_COUNT] = {
-    "seed-small.gguf",          "broken-magic",           "broken-version-1",
-    "broken-version-4",         "broken-big-endian",      "broken-huge-kv-count",
-    "broken-huge-tensor-count", "broken-huge-key-length", "broken-empty-key",
-    "broken-nul-in-key",        "broken-value-type-13",   "broken-array-of-arrays",
-    "broken-huge-array",        "broken-duplicate-key",   "broken-alignment-0",
-    "broken-alignment-3",       "broken-alignment-string", "broken-ndims-5",
-    "broken-ggml-type-99",      "broken-partial-block",   "broken-ne-overflow",
-    "broken-misaligned-offset", "broken-overlap",         "broken-data-past-end",
+    "seed-small.gguf",          "broken-magic",
+    "broken-version-1",         "broken-version-4",
+    "broken-big-endian",        "broken-huge-kv-count",
+    "broken-huge-tensor-count", "broken-huge-key-length",
+    "broken-empty-key",         "broken-nul-in-key",
+    "broken-value-type-13",     "broken-array-of-arrays",
+    "broken-huge-array",        "broken-duplicate-key",
+    "broken-alignment-0",       "broken-alignment-3",
+    "broken-alignment-string",  "broken-ndims-5",
+    "broken-ggml-type-99",      "broken-partial-block",
+    "broken-ne-overflow",       "broken-misaligned-offset",
+    "broken-overlap",           "broken-data-past-end",
     "broken-duplicate-tensor"};
 
 /* A small GGUF v3 file written byte by byte: 4 pairs, 3 tensors (f32 [4],
@@ -132,7 +136,6 @@ static void gguf_small(buf *b, gguf_break brk) {
     for (int i = 0; i < 6; i++) put_le(b, qk_f32_to_f16((float)i - 2.0f), 2);
     while (b->n % 32) put_u8(b, 0);
 }
-
 
 /* Every type and value kind, written by quantkit's writer. */
 static void gguf_all_types(const char *path) {
@@ -225,7 +228,6 @@ static void gguf_real_vocab(const char *src, const char *path) {
     qk_gguf_writer_free(w);
     qk_gguf_reader_close(r);
 }
-
 
 void seeds_gguf(const char *tmp_dir) {
     if (strlen(tmp_dir) > 512) die("path too long: %s", tmp_dir);
@@ -328,10 +330,16 @@ void seeds_safetensors(const char *tmp_dir) {
     char path[1024];
     snprintf(path, sizeof path, "%s/w.safetensors", tmp_dir);
     float w[6] = {1, -2, 3.5f, 0, 1e-8f, -7};
-    qk_io_tensor t[2] = {{.name = "model.layers.0.weight", .type = QK_TYPE_F32, .ndim = 2,
-                          .shape = {2, 3}, .data = w},
-                         {.name = "lm_head.weight", .type = QK_TYPE_BF16, .ndim = 1,
-                          .shape = {2}, .data = "\x80\x3f\x00\xc0"}};
+    qk_io_tensor t[2] = {{.name = "model.layers.0.weight",
+                          .type = QK_TYPE_F32,
+                          .ndim = 2,
+                          .shape = {2, 3},
+                          .data = w},
+                         {.name = "lm_head.weight",
+                          .type = QK_TYPE_BF16,
+                          .ndim = 1,
+                          .shape = {2},
+                          .data = "\x80\x3f\x00\xc0"}};
     const char *meta[2] = {"format", "pt"};
     check(qk_safetensors_write(path, t, 2, meta, 1), "safetensors write");
     FILE *f = fopen(path, "rb");
@@ -361,8 +369,7 @@ void seeds_safetensors(const char *tmp_dir) {
          "{\"t\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,8],\"data_offsets\":[0,8]}}", 8},
         {"broken-offsets-reversed",
          "{\"t\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[8,0]}}", 8},
-        {"broken-past-end", "{\"t\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
-         8},
+        {"broken-past-end", "{\"t\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 8},
         {"broken-shape-mismatch",
          "{\"t\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8},
         {"broken-overlap",
@@ -378,10 +385,9 @@ void seeds_safetensors(const char *tmp_dir) {
         {"broken-negative-shape",
          "{\"t\":{\"dtype\":\"U8\",\"shape\":[-8],\"data_offsets\":[0,8]}}", 8},
         {"broken-shape-overflow",
-         "{\"t\":{\"dtype\":\"F64\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}",
+         "{\"t\":{\"dtype\":\"F64\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}", 8},
+        {"broken-float-offset", "{\"t\":{\"dtype\":\"U8\",\"shape\":[8],\"data_offsets\":[0.0,8]}}",
          8},
-        {"broken-float-offset",
-         "{\"t\":{\"dtype\":\"U8\",\"shape\":[8],\"data_offsets\":[0.0,8]}}", 8},
         {"broken-entry-string", "{\"t\":\"F32\"}", 0},
         {"broken-huge-offset",
          "{\"t\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[18446744073709551615,0]}}", 8},
@@ -416,14 +422,14 @@ void seeds_safetensors(const char *tmp_dir) {
                   shard_a, data, 8);
     st_index_seed("seed-index-b-only.json", "{\"weight_map\":{\"y\":\"b.safetensors\"}}", NULL,
                   NULL, 0);
-    st_index_seed("broken-index-missing-tensor",
-                  "{\"weight_map\":{\"z\":\"b.safetensors\"}}", NULL, NULL, 0);
-    st_index_seed("broken-index-missing-file", "{\"weight_map\":{\"w\":\"c.safetensors\"}}",
-                  NULL, NULL, 0);
-    st_index_seed("broken-index-parent-path",
-                  "{\"weight_map\":{\"w\":\"../a.safetensors\"}}", shard_a, data, 8);
-    st_index_seed("broken-index-absolute-path",
-                  "{\"weight_map\":{\"w\":\"/etc/passwd\"}}", NULL, NULL, 0);
+    st_index_seed("broken-index-missing-tensor", "{\"weight_map\":{\"z\":\"b.safetensors\"}}", NULL,
+                  NULL, 0);
+    st_index_seed("broken-index-missing-file", "{\"weight_map\":{\"w\":\"c.safetensors\"}}", NULL,
+                  NULL, 0);
+    st_index_seed("broken-index-parent-path", "{\"weight_map\":{\"w\":\"../a.safetensors\"}}",
+                  shard_a, data, 8);
+    st_index_seed("broken-index-absolute-path", "{\"weight_map\":{\"w\":\"/etc/passwd\"}}", NULL,
+                  NULL, 0);
     st_index_seed("broken-index-no-weight-map", "{\"metadata\":{}}", NULL, NULL, 0);
     st_index_seed("broken-index-not-string", "{\"weight_map\":{\"w\":3}}", NULL, NULL, 0);
     st_index_seed("broken-index-json", "{\"weight_map\":{\"w\":", NULL, NULL, 0);
@@ -476,4 +482,3 @@ void seeds_dequant(void) {
     write_seed("dequant_blocks", "broken-empty", "", 0);
     write_seed("dequant_blocks", "broken-partial-block", "\x13\x00\x01\x02\x03", 5);
 }
-

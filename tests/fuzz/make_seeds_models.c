@@ -28,17 +28,17 @@ static void l2c_legacy(buf *b, l2c_shape s) {
     for (int i = 0; i < 7; i++) put_le(b, (uint32_t)h[i], 4);
     size_t v = (size_t)(s.vocab < 0 ? -s.vocab : s.vocab), d = (size_t)s.dim, L = (size_t)s.layers;
     size_t hs = d / (size_t)s.heads, kv = (size_t)s.kv_heads * hs, f = (size_t)s.hidden;
-    put_floats(b, v * d, 0.1f);          /* token embedding */
-    put_floats(b, L * d, 1.0f);          /* rms_att */
-    put_floats(b, L * d * d, -0.2f);     /* wq */
-    put_floats(b, L * kv * d, 0.3f);     /* wk */
-    put_floats(b, L * kv * d, -0.4f);    /* wv */
-    put_floats(b, L * d * d, 0.5f);      /* wo */
-    put_floats(b, L * d, 1.0f);          /* rms_ffn */
-    put_floats(b, L * f * d, -0.6f);     /* w1 */
-    put_floats(b, L * d * f, 0.7f);      /* w2 */
-    put_floats(b, L * f * d, -0.8f);     /* w3 */
-    put_floats(b, d, 1.0f);              /* rms_final */
+    put_floats(b, v * d, 0.1f);                  /* token embedding */
+    put_floats(b, L * d, 1.0f);                  /* rms_att */
+    put_floats(b, L * d * d, -0.2f);             /* wq */
+    put_floats(b, L * kv * d, 0.3f);             /* wk */
+    put_floats(b, L * kv * d, -0.4f);            /* wv */
+    put_floats(b, L * d * d, 0.5f);              /* wo */
+    put_floats(b, L * d, 1.0f);                  /* rms_ffn */
+    put_floats(b, L * f * d, -0.6f);             /* w1 */
+    put_floats(b, L * d * f, 0.7f);              /* w2 */
+    put_floats(b, L * f * d, -0.8f);             /* w3 */
+    put_floats(b, d, 1.0f);                      /* rms_final */
     put_floats(b, (size_t)s.seq_len * hs, 0.0f); /* freq_cis_real + imag */
     if (s.vocab < 0) put_floats(b, v * d, 0.9f); /* wcls */
 }
@@ -226,7 +226,12 @@ static void hf_seed(const char *tmp_dir, const hf_variant *v) {
     const int64_t H = 16, KV = 8, FF = 32, V = 8;
     hf_tensor t[16];
     size_t n = 0;
-#define HF_T(nm, nd, a, b) t[n++] = (hf_tensor){nm, nd, {a, b}}
+#define HF_T(nm, nd, a, b)                                                                         \
+    t[n++] = (hf_tensor) {                                                                         \
+        nm, nd, {                                                                                  \
+            a, b                                                                                   \
+        }                                                                                          \
+    }
     HF_T("model.embed_tokens.weight", 2, V, H);
     HF_T("model.layers.0.input_layernorm.weight", 1, H, 0);
     HF_T("model.layers.0.self_attn.q_proj.weight", 2, H, H);
@@ -250,14 +255,18 @@ static void hf_seed(const char *tmp_dir, const hf_variant *v) {
     for (size_t i = 0; i < n; i++) {
         int64_t numel = t[i].shape[0] * (t[i].ndim == 2 ? t[i].shape[1] : 1);
         float *x = malloc((size_t)numel * sizeof *x);
-        for (int64_t k = 0; k < numel; k++) x[k] = (float)((k * 7 + (int64_t)i) % 19) * 0.05f - 0.4f;
+        for (int64_t k = 0; k < numel; k++)
+            x[k] = (float)((k * 7 + (int64_t)i) % 19) * 0.05f - 0.4f;
         size_t bytes;
         check(qk_type_row_bytes(v->type, numel, &bytes), "row bytes");
         data[i] = malloc(bytes);
         check(qk_convert(QK_TYPE_F32, x, v->type, data[i], (size_t)numel), "convert");
         free(x);
-        io[i] = (qk_io_tensor){.name = t[i].name, .type = v->type, .ndim = t[i].ndim,
-                               .shape = {t[i].shape[0], t[i].shape[1]}, .data = data[i]};
+        io[i] = (qk_io_tensor){.name = t[i].name,
+                               .type = v->type,
+                               .ndim = t[i].ndim,
+                               .shape = {t[i].shape[0], t[i].shape[1]},
+                               .data = data[i]};
     }
     char path[1024];
     snprintf(path, sizeof path, "%s/hf.safetensors", tmp_dir);
@@ -320,10 +329,10 @@ static void gguf_model(const char *path, bool qwen2) {
     qk_gguf_writer *w = NULL;
     check(qk_gguf_writer_create(path, &w), "gguf writer");
     check(qk_gguf_writer_add_str(w, "general.architecture", arch), "kv");
-#define ARCH_U32(suffix, v)                                                    \
-    do {                                                                       \
-        snprintf(key, sizeof key, "%s.%s", arch, suffix);                      \
-        check(qk_gguf_writer_add_u32(w, key, v), "kv");                        \
+#define ARCH_U32(suffix, v)                                                                        \
+    do {                                                                                           \
+        snprintf(key, sizeof key, "%s.%s", arch, suffix);                                          \
+        check(qk_gguf_writer_add_u32(w, key, v), "kv");                                            \
     } while (0)
     ARCH_U32("context_length", 16);
     ARCH_U32("embedding_length", 32);
@@ -343,7 +352,9 @@ static void gguf_model(const char *path, bool qwen2) {
         check(qk_gguf_writer_add_f32(w, key, 2.0f), "kv");
     }
     check(qk_gguf_writer_add_str(w, "tokenizer.ggml.model", "llama"), "kv");
-    const char *tokens[4] = {"<unk>", "<s>", "</s>", "\xe2\x96\x81" "a"};
+    const char *tokens[4] = {"<unk>", "<s>", "</s>",
+                             "\xe2\x96\x81"
+                             "a"};
     check(qk_gguf_writer_add_arr_str(w, "tokenizer.ggml.tokens", tokens, NULL, 4), "kv");
     const float scores[4] = {0, 0, 0, -1};
     check(qk_gguf_writer_add_arr(w, "tokenizer.ggml.scores", QK_GGUF_F32, scores, 4), "kv");
@@ -390,7 +401,8 @@ static void gguf_model(const char *path, bool qwen2) {
         if (!use[i]) continue;
         int64_t numel = t[i].rows * (t[i].ndim == 2 ? t[i].cols : 1);
         float *x = malloc((size_t)numel * sizeof *x);
-        for (int64_t k = 0; k < numel; k++) x[k] = (float)((k * 11 + (int64_t)i) % 23) * 0.1f - 1.1f;
+        for (int64_t k = 0; k < numel; k++)
+            x[k] = (float)((k * 11 + (int64_t)i) % 23) * 0.1f - 1.1f;
         size_t bytes;
         check(qk_type_row_bytes(t[i].type, numel, &bytes), "row bytes");
         unsigned char *q = malloc(bytes);
@@ -404,15 +416,65 @@ static void gguf_model(const char *path, bool qwen2) {
     qk_gguf_writer_free(w);
 }
 
+/* A byte-level BPE vocabulary (tokenizer.ggml.model "gpt2"), no tensors. */
+static void gguf_gpt2_vocab(const char *path) {
+    enum { N = 256 + 3 + 1 };
+    static char text[N][8];
+    const char *tokens[N];
+    int32_t types[N];
+    for (unsigned b = 0; b < 256; b++) {
+        utf8_of(gpt2_byte_char(b), text[b]);
+        tokens[b] = text[b];
+        types[b] = 1;
+    }
+    const char *merged[3] = {"\xc4\xa0t", "he", "\xc4\xa0the"};
+    for (int i = 0; i < 3; i++) {
+        tokens[256 + i] = merged[i];
+        types[256 + i] = 1;
+    }
+    tokens[259] = "<|endoftext|>";
+    types[259] = 3;
+    const char *merges[3] = {"\xc4\xa0 t", "h e", "\xc4\xa0t he"};
+    qk_gguf_writer *w = NULL;
+    check(qk_gguf_writer_create(path, &w), "gguf writer");
+    check(qk_gguf_writer_add_str(w, "general.architecture", "qwen2"), "kv");
+    check(qk_gguf_writer_add_str(w, "tokenizer.ggml.model", "gpt2"), "kv");
+    check(qk_gguf_writer_add_str(w, "tokenizer.ggml.pre", "qwen2"), "kv");
+    check(qk_gguf_writer_add_arr_str(w, "tokenizer.ggml.tokens", tokens, NULL, N), "kv");
+    check(qk_gguf_writer_add_arr(w, "tokenizer.ggml.token_type", QK_GGUF_I32, types, N), "kv");
+    check(qk_gguf_writer_add_arr_str(w, "tokenizer.ggml.merges", merges, NULL, 3), "kv");
+    check(qk_gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", 259), "kv");
+    check(qk_gguf_writer_add_bool(w, "tokenizer.ggml.add_bos_token", false), "kv");
+    check(qk_gguf_writer_commit(w), "commit");
+    qk_gguf_writer_free(w);
+}
+
 void seeds_gguf_models(const char *tmp_dir) {
     if (strlen(tmp_dir) > 512) die("path too long: %s", tmp_dir);
     char path[1024];
     snprintf(path, sizeof path, "%s/llama.gguf", tmp_dir);
     gguf_model(path, false);
+    /* calibration statistics of the llama one (with X^T X), as quantkit saves them */
+    qk_llama_model *model = NULL;
+    check(qk_llama_model_load(path, &model), "load the llama seed");
+    qk_calib_stats *stats = NULL;
+    check(qk_calib_stats_create(qk_llama_model_hparams(model), true, &stats), "calib stats");
+    const int32_t windows[6] = {1, 3, 0, 1, 2, 3};
+    check(qk_calib_collect(model, windows, 2, 3, stats, NULL, NULL), "calib collect");
+    qk_calib_meta meta = {.text_path = "seed.txt", .n_samples_used = 2};
+    char calib[1024];
+    snprintf(calib, sizeof calib, "%s/calib.gguf", tmp_dir);
+    check(qk_calib_stats_save(stats, &meta, calib), "calib save");
+    qk_calib_stats_free(stats);
+    qk_llama_model_free(model);
     adopt("gguf_read", "seed-model-llama.gguf", path);
+    adopt("gguf_read", "seed-calib-stats.gguf", calib);
     snprintf(path, sizeof path, "%s/qwen2.gguf", tmp_dir);
     gguf_model(path, true);
     adopt("gguf_read", "seed-model-qwen2.gguf", path);
+    snprintf(path, sizeof path, "%s/gpt2.gguf", tmp_dir);
+    gguf_gpt2_vocab(path);
+    adopt("gguf_read", "seed-vocab-gpt2.gguf", path);
 }
 
 /* ------------------------------------------------------------------------
@@ -533,7 +595,14 @@ void seeds_dequant_codebook(void) {
     } tens[] = {
         {"seed-affine-tensor-int8", 7, 0, 2u << 0 | 0u << 2, 0, 0, 0, 2, {4, 8}},
         {"seed-affine-tensor-int4-channel", 3, 1, 0u | 1u << 2, 1, 0, 1, 2, {3, 8}},
-        {"seed-affine-tensor-int3-group", 2, 0, 2u | 2u << 2 | 1u << 4, 0, 8 + 5, 2 | 1u << 2, 3,
+        {"seed-affine-tensor-int3-group",
+         2,
+         0,
+         2u | 2u << 2 | 1u << 4,
+         0,
+         8 + 5,
+         2 | 1u << 2,
+         3,
          {2, 2, 8}},
         {"seed-affine-tensor-fixed-range", 3, 0, 2u | 2u << 5, 0, 0, 0, 1, {8}},
         {"seed-affine-tensor-scalar", 7, 1, 0, 0, 0, 0, 0, {0}},

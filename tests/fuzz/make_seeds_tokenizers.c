@@ -118,8 +118,21 @@ static void spm_model(buf *b, int model_type, bool charsmap, bool byte_fallback)
         snprintf(t, sizeof t, "<0x%02X>", i);
         pb_piece(b, t, 0, 6);
     }
-    const char *pieces[] = {"\xe2\x96\x81", "a", "b", "ab", "\xe2\x96\x81" "a",
-                            "\xe2\x96\x81" "ab", "t", "h", "e", "th", "the", "1", "2"};
+    const char *pieces[] = {"\xe2\x96\x81",
+                            "a",
+                            "b",
+                            "ab",
+                            "\xe2\x96\x81"
+                            "a",
+                            "\xe2\x96\x81"
+                            "ab",
+                            "t",
+                            "h",
+                            "e",
+                            "th",
+                            "the",
+                            "1",
+                            "2"};
     for (size_t i = 0; i < sizeof pieces / sizeof pieces[0]; i++)
         pb_piece(b, pieces[i], -(float)i, i % 5 == 4 ? 4 : 1);
     buf t = {0};
@@ -187,7 +200,7 @@ void seeds_spm_model(void) {
 ** tokenizer_json: Hugging Face tokenizer.json (byte-level BPE), optionally
 ** followed by NUL and tokenizer_config.json.
 */
-static unsigned gpt2_byte_char(unsigned b) {
+unsigned gpt2_byte_char(unsigned b) {
     if ((b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF)) return b;
     unsigned k = 0; /* rank of b among the remapped bytes */
     for (unsigned x = 0; x < b; x++)
@@ -196,7 +209,7 @@ static unsigned gpt2_byte_char(unsigned b) {
     return 0x100 + k;
 }
 
-static void utf8_of(unsigned cp, char *out) {
+void utf8_of(unsigned cp, char *out) {
     if (cp < 0x80) {
         out[0] = (char)cp;
         out[1] = 0;
@@ -223,9 +236,9 @@ static char *tokenizer_json(json_variant v) {
         utf8_of(gpt2_byte_char(b), s);
         json_object_set_new(vocab, s, json_integer(b));
     }
-    static const char *merges[][2] = {{"\xc4\xa0", "t"}, {"h", "e"}, {"\xc4\xa0t", "he"},
-                                      {"a", "b"},        {"1", "2"}, {"'", "s"},
-                                      {"\xc4\x8a", "\xc4\x8a"}};
+    static const char *merges[][2] = {
+        {"\xc4\xa0", "t"}, {"h", "e"}, {"\xc4\xa0t", "he"},     {"a", "b"},
+        {"1", "2"},        {"'", "s"}, {"\xc4\x8a", "\xc4\x8a"}};
     json_t *m = json_array();
     for (size_t k = 0; k < sizeof merges / sizeof merges[0]; k++) {
         char joined[32];
@@ -239,18 +252,18 @@ static char *tokenizer_json(json_variant v) {
             json_array_append_new(m, json_string(pair));
         }
     }
-    json_t *added = json_pack(
-        "[{s:i, s:s, s:b, s:b, s:b, s:b, s:b}, {s:i, s:s, s:b, s:b, s:b, s:b, s:b}]", "id", 300,
-        "content", "<|endoftext|>", "special", 1, "lstrip", 0, "rstrip", 0, "single_word", 0,
-        "normalized", 0, "id", 301, "content", "<|user|>", "special", 0, "lstrip", 1, "rstrip", 1,
-        "single_word", 1, "normalized", 0);
-    json_t *root = json_pack("{s:s, s:o, s:o, s:o, s:o, s:{s:s, s:o, s:o, s:b, s:n}}", "version",
-                             "1.0", "added_tokens", added, "normalizer",
-                             v.normalizer ? v.normalizer : json_null(), "pre_tokenizer",
-                             v.pre_tokenizer ? v.pre_tokenizer : json_null(), "post_processor",
-                             v.post_processor ? v.post_processor : json_null(), "model", "type",
-                             v.model_type ? v.model_type : "BPE", "vocab", vocab, "merges", m,
-                             "ignore_merges", v.ignore_merges, "unk_token");
+    json_t *added =
+        json_pack("[{s:i, s:s, s:b, s:b, s:b, s:b, s:b}, {s:i, s:s, s:b, s:b, s:b, s:b, s:b}]",
+                  "id", 300, "content", "<|endoftext|>", "special", 1, "lstrip", 0, "rstrip", 0,
+                  "single_word", 0, "normalized", 0, "id", 301, "content", "<|user|>", "special", 0,
+                  "lstrip", 1, "rstrip", 1, "single_word", 1, "normalized", 0);
+    json_t *root =
+        json_pack("{s:s, s:o, s:o, s:o, s:o, s:{s:s, s:o, s:o, s:b, s:n}}", "version", "1.0",
+                  "added_tokens", added, "normalizer", v.normalizer ? v.normalizer : json_null(),
+                  "pre_tokenizer", v.pre_tokenizer ? v.pre_tokenizer : json_null(),
+                  "post_processor", v.post_processor ? v.post_processor : json_null(), "model",
+                  "type", v.model_type ? v.model_type : "BPE", "vocab", vocab, "merges", m,
+                  "ignore_merges", v.ignore_merges, "unk_token");
     if (!root) die("json_pack failed");
     char *text = json_dumps(root, JSON_INDENT(1));
     json_decref(root);
@@ -278,22 +291,21 @@ void seeds_tokenizer_json(void) {
     const char *llama3 = qk_pretokenizer_pattern(QK_PRETOK_LLAMA3);
     seed_json("seed-gpt2.json", tokenizer_json((json_variant){.pre_tokenizer = byte_level(true)}),
               NULL);
-    seed_json("seed-llama3-split.json",
-              tokenizer_json((json_variant){
-                  .pre_tokenizer = json_pack(
-                      "{s:s, s:[{s:s, s:{s:s}, s:s, s:b}, o]}", "type", "Sequence",
-                      "pretokenizers", "type", "Split", "pattern", "Regex", llama3, "behavior",
-                      "Isolated", "invert", 0, byte_level(false)),
-                  .post_processor = json_pack(
-                      "{s:s, s:[{s:{s:s, s:i}}, {s:{s:s, s:i}}], s:{s:{s:s, s:[i], s:[s]}}}",
-                      "type", "TemplateProcessing", "single", "SpecialToken", "id",
-                      "<|endoftext|>", "type_id", 0, "Sequence", "id", "A", "type_id", 0,
-                      "special_tokens", "<|endoftext|>", "id", "<|endoftext|>", "ids", 300,
-                      "tokens", "<|endoftext|>"),
-                  .normalizer = json_pack("{s:s}", "type", "NFC"),
-                  .pairs = true,
-                  .ignore_merges = true}),
-              NULL);
+    seed_json(
+        "seed-llama3-split.json",
+        tokenizer_json((json_variant){
+            .pre_tokenizer = json_pack("{s:s, s:[{s:s, s:{s:s}, s:s, s:b}, o]}", "type", "Sequence",
+                                       "pretokenizers", "type", "Split", "pattern", "Regex", llama3,
+                                       "behavior", "Isolated", "invert", 0, byte_level(false)),
+            .post_processor = json_pack(
+                "{s:s, s:[{s:{s:s, s:i}}, {s:{s:s, s:i}}], s:{s:{s:s, s:[i], s:[s]}}}", "type",
+                "TemplateProcessing", "single", "SpecialToken", "id", "<|endoftext|>", "type_id", 0,
+                "Sequence", "id", "A", "type_id", 0, "special_tokens", "<|endoftext|>", "id",
+                "<|endoftext|>", "ids", 300, "tokens", "<|endoftext|>"),
+            .normalizer = json_pack("{s:s}", "type", "NFC"),
+            .pairs = true,
+            .ignore_merges = true}),
+        NULL);
     seed_json("seed-digits-literal-split.json",
               tokenizer_json((json_variant){
                   .pre_tokenizer = json_pack(
@@ -302,22 +314,22 @@ void seeds_tokenizer_json(void) {
                       "pattern", "String", "ab", "behavior", "Isolated", byte_level(true))}),
               "{\"add_bos_token\": true, \"add_eos_token\": true, "
               "\"bos_token\": {\"content\": \"<|endoftext|>\"}, \"eos_token\": \"<|user|>\"}");
-    seed_json("broken-unigram.json",
-              tokenizer_json((json_variant){.pre_tokenizer = byte_level(true),
-                                            .model_type = "Unigram"}),
-              NULL);
-    seed_json("broken-metaspace.json",
-              tokenizer_json((json_variant){
-                  .pre_tokenizer = json_pack("{s:s, s:s}", "type", "Metaspace", "replacement",
-                                             "\xe2\x96\x81")}),
-              NULL);
-    seed_json("broken-regex-syntax.json",
-              tokenizer_json((json_variant){
-                  .pre_tokenizer = json_pack("{s:s, s:[{s:s, s:{s:s}, s:s}, o]}", "type",
-                                             "Sequence", "pretokenizers", "type", "Split",
-                                             "pattern", "Regex", "(?<x>[a-", "behavior",
-                                             "Isolated", byte_level(false))}),
-              NULL);
+    seed_json(
+        "broken-unigram.json",
+        tokenizer_json((json_variant){.pre_tokenizer = byte_level(true), .model_type = "Unigram"}),
+        NULL);
+    seed_json(
+        "broken-metaspace.json",
+        tokenizer_json((json_variant){.pre_tokenizer = json_pack("{s:s, s:s}", "type", "Metaspace",
+                                                                 "replacement", "\xe2\x96\x81")}),
+        NULL);
+    seed_json(
+        "broken-regex-syntax.json",
+        tokenizer_json((json_variant){
+            .pre_tokenizer = json_pack("{s:s, s:[{s:s, s:{s:s}, s:s}, o]}", "type", "Sequence",
+                                       "pretokenizers", "type", "Split", "pattern", "Regex",
+                                       "(?<x>[a-", "behavior", "Isolated", byte_level(false))}),
+        NULL);
     seed_json("broken-split-removed.json",
               tokenizer_json((json_variant){
                   .pre_tokenizer = json_pack("{s:s, s:{s:s}, s:s}", "type", "Split", "pattern",
@@ -325,8 +337,7 @@ void seeds_tokenizer_json(void) {
               NULL);
     seed_json("broken-lowercase-normalizer.json",
               tokenizer_json((json_variant){.pre_tokenizer = byte_level(true),
-                                            .normalizer = json_pack("{s:s}", "type",
-                                                                    "Lowercase")}),
+                                            .normalizer = json_pack("{s:s}", "type", "Lowercase")}),
               NULL);
     seed_json("broken-config-json.json",
               tokenizer_json((json_variant){.pre_tokenizer = byte_level(true)}),
@@ -366,4 +377,3 @@ void seeds_tokenizer_json(void) {
         write_seed("tokenizer_json", name, small[i], strlen(small[i]));
     }
 }
-

@@ -100,8 +100,10 @@ static long run_path(const char *path) {
             struct stat fsb;
             if (stat(file, &fsb) == 0 && S_ISREG(fsb.st_mode)) {
                 int r = run_file(file);
-                if (r < 0) count = -1;
-                else if (count >= 0) count += r;
+                if (r < 0)
+                    count = -1;
+                else if (count >= 0)
+                    count += r;
             }
         } else {
             count = -1;
@@ -124,8 +126,10 @@ int main(int argc, char **argv) {
     int failed = 0;
     for (int i = 1; i < argc; i++) {
         long n = run_path(argv[i]);
-        if (n < 0) failed = 1;
-        else total += n;
+        if (n < 0)
+            failed = 1;
+        else
+            total += n;
     }
     printf("regression_driver: %ld inputs replayed\n", total);
     if (total == 0) {

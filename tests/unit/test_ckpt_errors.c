@@ -252,6 +252,8 @@ static int setup(void **state) {
     return 0;
 }
 
+static void assert_same_checkpoint(const char *a_dir, const char *b_dir);
+
 static void test_bad_configs(void **state) {
     (void)state;
     const char *d = copy_ckpt(good_gptq, "bad-method");
@@ -285,6 +287,26 @@ static void test_bad_configs(void **state) {
     d = copy_ckpt(good_ct, "ct-target");
     edit_config(d, "\"Linear\"", "\"re:.*mlp.*\"");
     expect_open_fails(d, QK_ERR_NOT_FOUND, "model.layers.0.self_attn.q_proj", NULL);
+    /* targets are Python regular expressions: \d, (?:...) and a trailing $
+    ** select every linear here */
+    d = copy_ckpt(good_ct, "ct-target-python-re");
+    edit_config(d, "\"Linear\"",
+                "\"re:model\\\\.layers\\\\.\\\\d+\\\\.(?:self_attn|mlp)\\\\.[a-z_]+_proj$\"");
+    assert_same_checkpoint(d, good_ct);
+    /* hostile patterns from the file cost bounded time and memory and match
+    ** nothing (POSIX regcomp took gigabytes for the stacked quantifiers;
+    ** found by fuzz ckpt_config): stacked quantifiers (invalid), a repeat too
+    ** large to compile, catastrophic backtracking, an overlong pattern */
+    static const char *const hostile[] = {
+        "\"re:.*sel+++++++++++++++++++++++++++++++++++++++++++++++++f_attn.*\"",
+        "\"re:((((.{200}){200}){200}){200})\"", "\"re:(.*)*(.*)*(.*)*(.*)*(.*)*(.*)*x\"", NULL};
+    char long_target[1100];
+    snprintf(long_target, sizeof long_target, "\"re:%01030d\"", 0);
+    for (int i = 0; i < 4; i++) {
+        d = copy_ckpt(good_ct, "ct-target-hostile");
+        edit_config(d, "\"Linear\"", hostile[i] ? hostile[i] : long_target);
+        expect_open_fails(d, QK_ERR_NOT_FOUND, "model.layers.0.self_attn.q_proj", NULL);
+    }
 }
 
 static void test_bad_tensors(void **state) {

@@ -3,7 +3,7 @@
 ** activations, one dot per output) against the reference kernels and
 ** within the activation's rounding error of the f32 product; the sgemm
 ** path against a double-precision product of the dequantized weights;
-** outputs bit-identical for 1, 2 and 3 threads; argument errors.
+** outputs bit-identical for 1, 2, 3 and 4 threads; argument errors.
 */
 #include "qk_test.h"
 
@@ -39,7 +39,7 @@ static void run_threads(const qk_tensor_view *v, const float *x, int n_rows, flo
     float *y2 = malloc((size_t)n_rows * OUT * sizeof *y2);
     qk_threads_set(1);
     QK_ASSERT_OK(qk_matmul(v, x, n_rows, y));
-    for (int th = 2; th <= 3; th++) {
+    for (int th = 2; th <= 4; th++) {
         qk_threads_set(th);
         QK_ASSERT_OK(qk_matmul(v, x, n_rows, y2));
         for (int i = 0; i < n_rows * OUT; i++)

@@ -159,10 +159,99 @@ static void test_statistics_and_file(void **state) {
     qk_llama_model_free(m);
 }
 
+/* A calibration file states the model shape, and the statistics are
+** allocated for it before any tensor is read: a shape the file cannot hold
+** is refused with an error naming the file, before anything is allocated
+** (found by fuzzing: a 2 KB file asked for 2.7 GB). A complete file larger
+** than the slack still loads. */
+static void write_calib_header(const char *path, const qk_llama_hparams *hp, bool xtx_tensor) {
+    qk_gguf_writer *w;
+    QK_ASSERT_OK(qk_gguf_writer_create(path, &w));
+    QK_ASSERT_OK(qk_gguf_writer_add_u32(w, "quantkit.calib.version", 1));
+    QK_ASSERT_OK(qk_gguf_writer_add_i32(w, "quantkit.calib.n_vocab", hp->n_vocab));
+    QK_ASSERT_OK(qk_gguf_writer_add_i32(w, "quantkit.calib.n_embd", hp->n_embd));
+    QK_ASSERT_OK(qk_gguf_writer_add_i32(w, "quantkit.calib.n_ff", hp->n_ff));
+    QK_ASSERT_OK(qk_gguf_writer_add_i32(w, "quantkit.calib.n_layer", hp->n_layer));
+    QK_ASSERT_OK(qk_gguf_writer_add_i32(w, "quantkit.calib.n_head", hp->n_head));
+    QK_ASSERT_OK(qk_gguf_writer_add_i32(w, "quantkit.calib.n_head_kv", hp->n_head_kv));
+    QK_ASSERT_OK(qk_gguf_writer_add_i32(w, "quantkit.calib.head_dim", hp->head_dim));
+    const int64_t one = 1;
+    const double zero = 0;
+    if (xtx_tensor)
+        QK_ASSERT_OK(qk_gguf_writer_add_tensor(w, "blk.0.attn_in.xtx", QK_TYPE_F64, 1, &one));
+    QK_ASSERT_OK(qk_gguf_writer_begin(w));
+    if (xtx_tensor) QK_ASSERT_OK(qk_gguf_writer_write(w, &zero, sizeof zero));
+    QK_ASSERT_OK(qk_gguf_writer_commit(w));
+    qk_gguf_writer_free(w);
+}
+
+static void test_file_states_impossible_shape(void **state) {
+    (void)state;
+    const char *path = qk_test_tmp_path("calib_shape.gguf");
+    qk_calib_stats *st = NULL;
+    /* the fuzzer's shape: 16,774,913 layers of 32 columns in a file of a few hundred bytes */
+    qk_llama_hparams hp = {.n_vocab = 4, .n_embd = 32, .n_ff = 64, .n_layer = 16774913,
+                           .n_head = 2, .n_head_kv = 1, .head_dim = 16};
+    write_calib_header(path, &hp, false);
+    QK_ASSERT_STATUS(qk_calib_stats_load(path, &st), QK_ERR_CORRUPT);
+    assert_null(st);
+    assert_non_null(strstr(qk_last_error(), path));
+    assert_non_null(strstr(qk_last_error(), "n_layer 16774913"));
+    assert_non_null(strstr(qk_last_error(), "from offset"));
+    /* a small shape with no tensors at all: every input unseen, loads */
+    hp.n_layer = 2;
+    write_calib_header(path, &hp, false);
+    QK_ASSERT_OK(qk_calib_stats_load(path, &st));
+    qk_calib_input in;
+    QK_ASSERT_STATUS(qk_calib_stats_get(st, 0, QK_LINEAR_Q, &in), QK_ERR_NOT_FOUND);
+    qk_calib_stats_free(st);
+    st = NULL;
+    /* the same shape with X^T X of 512 columns: 5 * 512^2 doubles (10.5 MB) for a tiny file */
+    hp.n_embd = hp.n_ff = 512;
+    hp.n_layer = 1;
+    hp.n_head = 8;
+    hp.head_dim = 64;
+    write_calib_header(path, &hp, true);
+    QK_ASSERT_STATUS(qk_calib_stats_load(path, &st), QK_ERR_CORRUPT);
+    assert_non_null(strstr(qk_last_error(), "with X^T X"));
+    /* invalid sizes are refused, naming the file */
+    hp.n_ff = -1;
+    write_calib_header(path, &hp, false);
+    QK_ASSERT_STATUS(qk_calib_stats_load(path, &st), QK_ERR_CONFIG);
+    assert_non_null(strstr(qk_last_error(), path));
+
+    /* a complete file of 3.4 MB (X^T X of 128..384 columns) loads, rows intact */
+    qk_llama_hparams big = {.n_vocab = 8, .n_embd = 128, .n_ff = 384, .n_layer = 2, .n_head = 4,
+                            .n_head_kv = 2, .head_dim = 32, .rms_eps = 1e-5f,
+                            .rope_theta = 10000.0f};
+    QK_ASSERT_OK(qk_calib_stats_create(&big, true, &st));
+    float *rows = calloc(2 * 384, sizeof *rows);
+    assert_non_null(rows);
+    for (int i = 0; i < 2 * 384; i++) rows[i] = (float)(i % 7) - 3.0f;
+    for (int l = 0; l < 2; l++) {
+        qk_calib_stats_hook(st, l, QK_LINEAR_Q, rows, 2, 128);
+        qk_calib_stats_hook(st, l, QK_LINEAR_O, rows, 2, 128);
+        qk_calib_stats_hook(st, l, QK_LINEAR_GATE, rows, 2, 128);
+        qk_calib_stats_hook(st, l, QK_LINEAR_DOWN, rows, 2, 384);
+    }
+    qk_calib_stats_hook(st, -1, QK_LINEAR_OUTPUT, rows, 2, 128);
+    QK_ASSERT_OK(qk_calib_stats_save(st, NULL, path));
+    qk_calib_stats_free(st);
+    QK_ASSERT_OK(qk_calib_stats_load(path, &st));
+    QK_ASSERT_OK(qk_calib_stats_get(st, 1, QK_LINEAR_DOWN, &in));
+    assert_int_equal(in.n_rows, 2);
+    assert_int_equal(in.n_cols, 384);
+    /* column 383 of the two rows: 383 % 7 - 3 = 2 and 767 % 7 - 3 = 1, so 4 + 1 */
+    assert_true(in.sum_x2[383] == 5.0 && in.xtx[383 * 384 + 383] == 5.0);
+    qk_calib_stats_free(st);
+    free(rows);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sampling),
         cmocka_unit_test(test_statistics_and_file),
+        cmocka_unit_test(test_file_states_impossible_shape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

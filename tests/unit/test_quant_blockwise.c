@@ -391,6 +391,21 @@ static void test_adversarial(void **state) {
     }
     qk_blockwise_config cfg = {QK_CODEBOOK_COUNT, 64, false};
     QK_ASSERT_STATUS(qk_blockwise_quantize(x, N, &cfg, &q), QK_ERR_INVALID_ARG);
+    /* an unknown codebook or block size is refused by both directions, even
+    ** for an empty tensor (dequantize used to accept it when n == 0, and the
+    ** quantizer then refused the empty values it had decoded) */
+    for (int k = 0; k < 2; k++) {
+        memset(&q, 0, sizeof q);
+        q.config.codebook = k == 0 ? QK_CODEBOOK_COUNT : QK_CODEBOOK_NF4;
+        q.config.block_size = k == 0 ? 64 : 48;
+        QK_ASSERT_STATUS(qk_blockwise_dequantize(&q, NULL, 0), QK_ERR_INVALID_ARG);
+        assert_non_null(strstr(qk_last_error(), k == 0 ? "unknown codebook" : "block size 48"));
+        const qk_blockwise_config bad_cfg = q.config;
+        QK_ASSERT_STATUS(qk_blockwise_quantize(NULL, 0, &bad_cfg, &q), QK_ERR_INVALID_ARG);
+    }
+    /* a zeroed tensor (NF4, default block size) is a valid empty one */
+    memset(&q, 0, sizeof q);
+    QK_ASSERT_OK(qk_blockwise_dequantize(&q, NULL, 0));
 }
 
 int main(void) {

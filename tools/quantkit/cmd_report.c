@@ -1,9 +1,12 @@
 /*
 ** quantkit report REF QUANT -o report.html [--png DIR] [--tensors REGEX]
 **                 [--text FILE [--ctx N] [--chunks K]] [--calib STATS]
+**                 [--budget SIZE] [--formats LIST]
 ** One self-contained HTML page about what quantizing REF into QUANT cost:
 ** the models, every tensor's errors and outliers, histograms of chosen
-** tensors, the outlier-impact comparison, and perplexity / KL on a text.
+** tensors, the outlier-impact comparison, the sensitivity ranking of REF's
+** tensors in the candidate formats, the mixed-precision allocation for a
+** byte budget, and perplexity / KL on a text.
 ** The figures are drawn by PLplot; --png DIR also writes them as PNG files.
 */
 #include <errno.h>
@@ -107,6 +110,63 @@ static bool write_pngs(const char *dir, const rp_report *r, json_t *list) {
     return true;
 }
 
+/* "q4_k,q6_k,q8_0" into req->formats. */
+static bool parse_formats(const char *list, rp_sens_request *req) {
+    char buf[256];
+    if (strlen(list) >= sizeof buf) return cli_fail(CMD, "--formats: list too long"), false;
+    strcpy(buf, list);
+    req->n_formats = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        qk_type t;
+        if (qk_type_from_name(tok, &t) != QK_OK)
+            return cli_fail(CMD, "--formats: unknown type '%s'", tok), false;
+        if (req->n_formats >= QK_SENS_MAX_FORMATS)
+            return cli_fail(CMD, "--formats: at most %d formats", QK_SENS_MAX_FORMATS), false;
+        req->formats[req->n_formats++] = t;
+    }
+    if (req->n_formats == 0) return cli_fail(CMD, "--formats: no format given"), false;
+    return true;
+}
+
+static json_t *sens_json(const rp_sens *sn) {
+    json_t *o = json_object();
+    json_t *formats = json_array();
+    for (size_t f = 0; f < sn->s.n_formats; f++)
+        json_array_append_new(formats, json_string(qk_type_name(sn->s.formats[f])));
+    json_object_set_new(o, "formats", formats);
+    json_object_set_new(o, "rank_format",
+                        json_string(qk_type_name(sn->s.formats[sn->rank_format])));
+    json_t *ranking = json_array();
+    for (size_t i = 0; i < sn->s.n_tensors; i++)
+        json_array_append_new(ranking, json_string(sn->s.tensors[sn->order[i]].name));
+    json_object_set_new(o, "ranking", ranking);
+    json_object_set_new(o, "seconds", json_real(sn->s.seconds));
+    return o;
+}
+
+static json_t *alloc_json(const rp_sens *sn) {
+    json_t *o = json_object();
+    json_object_set_new(o, "budget", json_integer((json_int_t)sn->budget));
+    if (!sn->alloc_present) {
+        json_object_set_new(o, "note", json_string(sn->alloc_note));
+        return o;
+    }
+    const qk_mixed_result *a = &sn->alloc;
+    json_object_set_new(o, "file_bytes", json_integer((json_int_t)a->file_bytes));
+    json_object_set_new(o, "bits_per_weight", json_real(a->bits_per_weight));
+    json_object_set_new(o, "predicted_loss", json_real(a->predicted_loss));
+    if (isfinite(sn->quant_predicted))
+        json_object_set_new(o, "quant_predicted_loss", json_real(sn->quant_predicted));
+    json_t *types = json_object();
+    for (size_t i = 0; i < a->n_tensors; i++)
+        if (a->tensors[i].allocated)
+            json_object_set_new(types, a->tensors[i].name,
+                                json_string(qk_type_name(a->tensors[i].type)));
+    json_object_set_new(o, "types", types);
+    return o;
+}
+
 static json_t *summary_json(const rp_report *r, const char *output, json_t *pngs) {
     json_t *o = json_object();
     json_object_set_new(o, "output", json_string(output));
@@ -128,6 +188,10 @@ static json_t *summary_json(const rp_report *r, const char *output, json_t *pngs
         json_object_set_new(o, "top1", json_real(r->ppl.res.top1_agree));
         json_object_set_new(o, "chunks", json_integer(r->ppl.res.n_chunks));
     }
+    if (r->sens.present) {
+        json_object_set_new(o, "sensitivity", sens_json(&r->sens));
+        json_object_set_new(o, "allocation", alloc_json(&r->sens));
+    }
     json_object_set_new(o, "png", pngs ? pngs : json_array());
     json_object_set_new(o, "seconds", json_real(r->seconds));
     return o;
@@ -135,7 +199,9 @@ static json_t *summary_json(const rp_report *r, const char *output, json_t *pngs
 
 int cmd_report(int argc, char **argv) {
     const char *output = NULL, *png_dir = NULL, *regex = NULL, *text_path = NULL,
-               *tokenizer_path = NULL;
+               *tokenizer_path = NULL, *calib_path = NULL, *formats = NULL;
+    uint64_t budget = 0;
+    bool no_sens = false;
     int64_t n_ctx = 512, n_chunks = 0, bins = 80, worst = 4, clip_bits = 4;
     double k = 3.0, percentile = 99.9;
     const cli_option options[] = {
@@ -153,6 +219,15 @@ int cmd_report(int argc, char **argv) {
         {"clip-bits", CLI_INT, &clip_bits, "bits of the outlier-impact comparison (default 4)"},
         {"percentile", CLI_DOUBLE, &percentile, "percentile of the clipping range (default 99.9)"},
         {"bins", CLI_INT, &bins, "histogram bins (default 80)"},
+        {"calib", CLI_STRING, &calib_path,
+         "calibration statistics (quantkit calibrate, --xtx for the output error) for the "
+         "sensitivity ranking"},
+        {"formats", CLI_STRING, &formats,
+         "candidate formats of the sensitivity, comma-separated (default q2_k,q3_k,q4_k,q5_k,"
+         "q6_k,q8_0,f16; QUANT's own formats are added, up to 8 in all)"},
+        {"budget", CLI_SIZE, &budget,
+         "file size of the mixed-precision allocation (default: QUANT's file size)"},
+        {"no-sensitivity", CLI_FLAG, &no_sens, "leave out the sensitivity ranking and allocation"},
     };
     const size_t n_options = sizeof options / sizeof options[0];
     cli_common common;
@@ -176,6 +251,11 @@ int cmd_report(int argc, char **argv) {
     if (!(k > 0) || !isfinite(k)) return cli_fail(CMD, "--outlier-k must be > 0");
     if (!(percentile >= 50 && percentile <= 100))
         return cli_fail(CMD, "--percentile must be in [50, 100]");
+    rp_sens_request sreq;
+    memset(&sreq, 0, sizeof sreq);
+    if (formats && !parse_formats(formats, &sreq)) return 1;
+    if (no_sens && (calib_path || formats || budget))
+        return cli_fail(CMD, "--no-sensitivity with --calib, --formats or --budget");
 
     const double t0 = qk_time_seconds();
     rp_report r;
@@ -204,6 +284,14 @@ int cmd_report(int argc, char **argv) {
     qk_model_source_close(ref);
     qk_model_source_close(quant);
     ref = quant = NULL;
+    sreq.ref_path = positional[0];
+    sreq.quant_path = positional[1];
+    sreq.html_path = output;
+    sreq.calib_path = calib_path;
+    sreq.tokenizer_path = tokenizer_path;
+    sreq.budget = budget;
+    sreq.json = common.json;
+    if (!no_sens && !rp_compute_sensitivity(&r, &sreq)) goto done;
     if (text_path && !run_ppl(&r, positional[0], positional[1], text_path, tokenizer_path,
                               (int32_t)n_ctx, (int32_t)n_chunks))
         goto done;
@@ -225,6 +313,11 @@ int cmd_report(int argc, char **argv) {
             printf(", ppl %.4f -> %.4f, KL %.6f", r.ppl.res.ref_ppl, r.ppl.res.ppl,
                    r.ppl.res.kl_mean);
         printf("\n");
+        if (r.sens.alloc_present)
+            printf("allocation for %llu bytes: file %llu bytes, %.4f bits/weight, predicted loss "
+                   "%.4e\n",
+                   (unsigned long long)r.sens.budget, (unsigned long long)r.sens.alloc.file_bytes,
+                   r.sens.alloc.bits_per_weight, r.sens.alloc.predicted_loss);
         if (png_dir) printf("PNG figures: %zu in %s\n", json_array_size(pngs), png_dir);
     }
     rc = 0;

@@ -7,6 +7,8 @@
 **                      outlier-impact comparison of chosen tensors;
 **   report_plot.c      the figures, drawn by PLplot (SVG for the page, PNG
 **                      for --png);
+**   report_sens.c      sensitivity ranking and mixed-precision allocation
+**                      (quantkit/sensitivity.h, quantkit/mixed.h);
 **   report_html.c      one self-contained HTML page (inline CSS and SVG, no
 **                      script, nothing fetched), written atomically.
 */
@@ -111,6 +113,33 @@ typedef struct rp_settings {
     int32_t n_worst;           /* default choice: this many lowest SQNR */
 } rp_settings;
 
+/* Sensitivity ranking and mixed-precision allocation (report_sens.c). */
+typedef struct rp_sens {
+    bool present;
+    const char *calib_path; /* statistics file, or NULL (every m_j = 1) */
+    qk_sensitivity s;       /* owned: REF's quantizable tensors x candidates */
+    size_t *order;          /* owned: indices into s.tensors, most sensitive first */
+    int32_t rank_format;    /* index into s.formats the ranking uses */
+    double quant_predicted; /* summed predicted loss of QUANT's own formats (NaN
+                               when one is not a candidate) */
+    uint64_t budget;        /* bytes of the allocation's file (0: none) */
+    bool budget_is_quant;   /* the budget is QUANT's file size (no --budget) */
+    bool alloc_present;
+    qk_mixed_result alloc; /* owned when alloc_present */
+    char alloc_note[320];  /* why there is no allocation */
+} rp_sens;
+
+/* What the command line asked of the sensitivity. */
+typedef struct rp_sens_request {
+    const char *ref_path, *quant_path, *html_path; /* html_path: temporary files go next to it */
+    const char *calib_path;                        /* --calib STATS, or NULL */
+    const char *tokenizer_path;
+    size_t n_formats; /* 0: the defaults plus QUANT's formats */
+    qk_type formats[QK_SENS_MAX_FORMATS];
+    uint64_t budget; /* --budget, 0: QUANT's file size */
+    bool json;       /* progress as for --json */
+} rp_sens_request;
+
 typedef struct rp_report {
     rp_settings settings;
     rp_model_info ref, quant;
@@ -121,6 +150,7 @@ typedef struct rp_report {
     rp_detail *details;   /* owned */
     size_t n_details;
     rp_ppl ppl;
+    rp_sens sens;
     double seconds; /* time to make the report */
     /* figures (owned) */
     rp_figure fig_sqnr;     /* SQNR of every tensor */
@@ -148,6 +178,14 @@ bool rp_compute_details(const qk_model_source *ref, const qk_model_source *quant
 
 /* Release everything the report owns (figures included). */
 void rp_report_free(rp_report *r);
+
+/* ---- report_sens.c */
+
+/* The sensitivity of REF's quantizable tensors in every candidate format,
+** ranked, and the allocation for the budget (needs r->rows). An explicit
+** budget that cannot be met fails; QUANT's size only leaves a note. */
+bool rp_compute_sensitivity(rp_report *r, const rp_sens_request *req);
+void rp_sens_free(rp_sens *sn);
 
 /* ---- report_plot.c */
 

@@ -449,6 +449,7 @@ void rp_report_free(rp_report *r) {
     free(r->fig_hist);
     figure_free(&r->fig_sqnr);
     figure_free(&r->fig_outliers);
+    rp_sens_free(&r->sens);
     memset(r, 0, sizeof *r);
 }
 

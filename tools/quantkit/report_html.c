@@ -263,7 +263,9 @@ static void section_histograms(html *h, const rp_report *r) {
         text(h, r->settings.tensors_regex);
         put(h, "</code>.");
     } else {
-        out(h, "The %d tensors of lowest SQNR, and token_embd / output.", r->settings.n_worst);
+        out(h, "By default the %d tensors of lowest SQNR (those with an error), and token_embd / "
+               "output (--tensors REGEX chooses others).",
+            r->settings.n_worst);
     }
     out(h,
         " Counts on a log scale over %d bins; the original and dequantized histograms share "
@@ -272,10 +274,14 @@ static void section_histograms(html *h, const rp_report *r) {
     for (size_t di = 0; di < r->n_details; di++) {
         const rp_tensor_row *row = &r->rows[r->details[di].row];
         char caption[512];
+        char sqnr[32];
+        if (isfinite(row->err.sqnr_db))
+            snprintf(sqnr, sizeof sqnr, "SQNR %.2f dB", row->err.sqnr_db);
+        else
+            snprintf(sqnr, sizeof sqnr, "no error");
         if (row->compared)
-            snprintf(caption, sizeof caption,
-                     "%s: %s -> %s, SQNR %.2f dB, cosine %.6f, %llu outliers (%.3f%%).", row->name,
-                     qk_type_name(row->ref_type), qk_type_name(row->quant_type), row->err.sqnr_db,
+            snprintf(caption, sizeof caption, "%s: %s -> %s, %s, cosine %.6f, %llu outliers (%.3f%%).",
+                     row->name, qk_type_name(row->ref_type), qk_type_name(row->quant_type), sqnr,
                      row->err.cosine, (unsigned long long)row->outl.count,
                      100.0 * row->outl.fraction);
         else
@@ -325,6 +331,167 @@ static void section_outliers(html *h, const rp_report *r) {
     put(h, "</section>\n");
 }
 
+/* A number or "-" when it was not computed. */
+static void num_cell(html *h, const char *fmt, double v) {
+    if (isfinite(v))
+        out(h, fmt, v);
+    else
+        put(h, "<td class=\"muted\">-</td>");
+}
+
+static void section_sensitivity(html *h, const rp_report *r) {
+    const rp_sens *sn = &r->sens;
+    if (!sn->present) return;
+    const qk_sensitivity *s = &sn->s;
+    const qk_type rank_type = s->formats[sn->rank_format];
+    out(h,
+        "<section id=\"sensitivity\"><h2>Sensitivity ranking</h2>\n<p class=\"note\">Every "
+        "quantizable 2-D weight of REF (%zu) quantized by quantkit's reference quantizer to "
+        "each candidate format, as <code>quantkit quantize</code> would write it. SQNR of the "
+        "weights; output error = ||WX - W'X||<sup>2</sup> / ||WX||<sup>2</sup> on the captured "
+        "calibration inputs (needs X<sup>T</sup>X); Hessian = HAWQ estimate, tr(X<sup>T</sup>X)"
+        "/n / columns &times; ||W - W'||<sup>2</sup>. Ranked by the predicted loss (proxy: %s) "
+        "in %s, most sensitive first. ",
+        s->n_tensors, qk_sens_proxy_name(s->proxy), qk_type_name(rank_type));
+    if (sn->calib_path) {
+        put(h, "Calibration statistics: ");
+        text(h, sn->calib_path);
+        put(h, ".");
+    } else {
+        put(h, "No calibration statistics (--calib STATS from <code>quantkit calibrate "
+               "--xtx</code>): every input channel weighs 1 and the output error is not "
+               "available.");
+    }
+    out(h, " Computed in %.1f s.</p>\n", s->seconds);
+    put(h, "<div class=\"scroll\"><table class=\"sensitivity\" id=\"sensitivity-table\"><thead>"
+           "<tr><th class=\"l\" rowspan=\"2\">rank</th><th class=\"l\" rowspan=\"2\">tensor</th>"
+           "<th class=\"l\" rowspan=\"2\">shape</th><th class=\"l\" rowspan=\"2\">QUANT type</th>");
+    out(h, "<th rowspan=\"2\">predicted loss in %s</th>", qk_type_name(rank_type));
+    for (size_t f = 0; f < s->n_formats; f++)
+        out(h, "<th colspan=\"3\">%s</th>", qk_type_name(s->formats[f]));
+    put(h, "</tr><tr>");
+    for (size_t f = 0; f < s->n_formats; f++)
+        put(h, "<th>SQNR dB</th><th>output error</th><th>Hessian</th>");
+    put(h, "</tr></thead>\n<tbody>\n");
+    for (size_t k = 0; k < s->n_tensors; k++) {
+        const qk_sens_tensor *t = &s->tensors[sn->order[k]];
+        const rp_tensor_row *row = NULL;
+        for (size_t i = 0; i < r->n_rows && !row; i++)
+            if (strcmp(r->rows[i].name, t->name) == 0) row = &r->rows[i];
+        put(h, "<tr class=\"sens\" data-name=\"");
+        text(h, t->name);
+        out(h, "\"><td class=\"l\">%zu</td><td class=\"l\">", k + 1);
+        text(h, t->name);
+        out(h, "</td><td class=\"l\">%lld x %lld</td><td class=\"l\">%s</td>", (long long)t->rows,
+            (long long)t->cols, row && row->in_quant ? qk_type_name(row->quant_type) : "absent");
+        num_cell(h, "<td>%.4e</td>", t->entries[sn->rank_format].predicted);
+        for (size_t f = 0; f < s->n_formats; f++) {
+            const qk_sens_entry *e = &t->entries[f];
+            if (!e->available) {
+                put(h, "<td class=\"muted\" colspan=\"3\">n/a</td>");
+                continue;
+            }
+            sqnr_cell(h, e->sqnr_db);
+            num_cell(h, "<td>%.3e</td>", e->output_rel);
+            num_cell(h, "<td>%.3e</td>", e->hawq);
+        }
+        put(h, "</tr>\n");
+    }
+    put(h, "</tbody></table></div></section>\n");
+}
+
+/* "q4_K 20, q6_K 7": the allocation's formats by count. */
+static void alloc_mix(const qk_mixed_result *a, char *buf, size_t size) {
+    size_t counts[QK_TYPE_COUNT] = {0};
+    qk_type order[QK_TYPE_COUNT];
+    int n = 0;
+    for (size_t i = 0; i < a->n_tensors; i++) {
+        qk_type t = a->tensors[i].type;
+        if (!a->tensors[i].allocated || (int)t < 0 || t >= QK_TYPE_COUNT) continue;
+        if (counts[t]++ == 0) order[n++] = t;
+    }
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int k = 0; k < n && used < size; k++) {
+        int w = snprintf(buf + used, size - used, "%s%s %zu", k ? ", " : "",
+                         qk_type_name(order[k]), counts[order[k]]);
+        if (w < 0) break;
+        used += (size_t)w;
+    }
+}
+
+static void section_allocation(html *h, const rp_report *r) {
+    const rp_sens *sn = &r->sens;
+    if (!sn->present) return;
+    put(h, "<section id=\"allocation\"><h2>Mixed-precision allocation</h2>\n");
+    if (!sn->alloc_present) {
+        put(h, "<p class=\"note\">");
+        text(h, sn->alloc_note);
+        put(h, "</p></section>\n");
+        return;
+    }
+    const qk_mixed_result *a = &sn->alloc;
+    char b1[32], mix[256];
+    alloc_mix(a, mix, sizeof mix);
+    out(h,
+        "<p class=\"note\">One candidate format per quantizable tensor, chosen to minimise the "
+        "summed predicted loss with the whole GGUF file (header and alignment padding "
+        "included) at most the budget: %llu bytes (%s, %s)",
+        (unsigned long long)sn->budget, cli_format_bytes(sn->budget, b1, sizeof b1),
+        sn->budget_is_quant ? "QUANT's file size" : "--budget");
+    out(h, ". The other tensors keep the types of <code>--type q4_k_m</code>'s plan. Solved "
+           "by %s dynamic programming over %llu-byte buckets.</p>\n",
+        a->alloc.exact ? "exact" : "rounded-up", (unsigned long long)a->alloc.granularity);
+    put(h, "<table class=\"kv\" id=\"allocation-summary\">");
+    out(h, "<tr><td>budget, bytes</td><td>%llu</td></tr>", (unsigned long long)sn->budget);
+    out(h, "<tr><td>file size, bytes</td><td>%llu</td></tr>", (unsigned long long)a->file_bytes);
+    out(h, "<tr><td>header, bytes</td><td>%llu</td></tr>", (unsigned long long)a->header_bytes);
+    out(h, "<tr><td>tensor data, bytes</td><td>%llu</td></tr>",
+        (unsigned long long)a->tensor_bytes);
+    out(h, "<tr><td>alignment, bytes</td><td>%u</td></tr>", a->alignment);
+    out(h, "<tr><td>bits per weight</td><td>%.4f</td></tr>", a->bits_per_weight);
+    out(h, "<tr><td>formats</td><td>%s</td></tr>", mix);
+    out(h, "<tr><td>predicted loss, allocation</td><td>%.4e</td></tr>", a->predicted_loss);
+    if (isfinite(sn->quant_predicted))
+        out(h, "<tr><td>predicted loss, QUANT's formats</td><td>%.4e</td></tr>",
+            sn->quant_predicted);
+    put(h, "</table>\n");
+    put(h, "<div class=\"scroll\"><table class=\"allocation\" id=\"allocation-table\"><thead><tr>"
+           "<th class=\"l\">tensor</th><th class=\"l\">allocated</th><th>bytes</th>"
+           "<th>predicted loss</th><th class=\"l\">QUANT type</th><th>QUANT bytes</th>"
+           "<th>predicted loss</th></tr></thead>\n<tbody>\n");
+    for (size_t i = 0; i < a->n_tensors; i++) {
+        const qk_mixed_tensor *t = &a->tensors[i];
+        const rp_tensor_row *row = NULL;
+        for (size_t k = 0; k < r->n_rows && !row; k++)
+            if (strcmp(r->rows[k].name, t->name) == 0) row = &r->rows[k];
+        const qk_sens_tensor *st = qk_sensitivity_find(&sn->s, t->name);
+        out(h, "<tr class=\"alloc%s\" data-name=\"", t->allocated ? "" : " fixed");
+        text(h, t->name);
+        put(h, "\"><td class=\"l\">");
+        text(h, t->name);
+        out(h, "</td><td class=\"l\">%s%s</td><td>%llu</td>", qk_type_name(t->type),
+            t->allocated ? "" : " (fixed)", (unsigned long long)t->bytes);
+        if (t->allocated)
+            out(h, "<td>%.3e</td>", t->predicted);
+        else
+            put(h, "<td class=\"muted\">-</td>");
+        if (row && row->in_quant) {
+            out(h, "<td class=\"l\">%s</td><td>%zu</td>", qk_type_name(row->quant_type),
+                row->quant_bytes);
+            int f = st ? qk_sensitivity_format_index(&sn->s, row->quant_type) : -1;
+            if (f >= 0 && st->entries[f].available)
+                out(h, "<td>%.3e</td>", st->entries[f].predicted);
+            else
+                put(h, "<td class=\"muted\">-</td>");
+        } else {
+            put(h, "<td class=\"muted\" colspan=\"3\">absent</td>");
+        }
+        put(h, "</tr>\n");
+    }
+    put(h, "</tbody></table></div></section>\n");
+}
+
 static void section_notes(html *h, const rp_report *r) {
     out(h,
         "<section id=\"method\"><h2>How the numbers are computed</h2>\n<ul class=\"note\">"
@@ -360,12 +527,17 @@ bool rp_write_html(const rp_report *r, const char *path) {
     put(&h, "<li><a href=\"#tensors\">per-tensor errors</a></li>");
     if (r->n_details) put(&h, "<li><a href=\"#histograms\">histograms</a></li>");
     if (r->fig_outliers.svg) put(&h, "<li><a href=\"#outliers\">outlier impact</a></li>");
+    if (r->sens.present)
+        put(&h, "<li><a href=\"#sensitivity\">sensitivity ranking</a></li><li><a "
+                "href=\"#allocation\">mixed-precision allocation</a></li>");
     put(&h, "<li><a href=\"#method\">method</a></li></ul></nav>\n");
     section_models(&h, r);
     section_ppl(&h, r);
     section_tensors(&h, r);
     section_histograms(&h, r);
     section_outliers(&h, r);
+    section_sensitivity(&h, r);
+    section_allocation(&h, r);
     section_notes(&h, r);
     put(&h, "</body></html>\n");
     if (h.st != QK_OK) {

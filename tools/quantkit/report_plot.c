@@ -351,7 +351,10 @@ static void draw_hist(const void *data) {
                     row->outl.hi);
     snprintf(title, sizeof title, "error = dequantized - original");
     char xlabel[64];
-    snprintf(xlabel, sizeof xlabel, "error (SQNR %.2f dB)", row->err.sqnr_db);
+    if (isfinite(row->err.sqnr_db))
+        snprintf(xlabel, sizeof xlabel, "error (SQNR %.2f dB)", row->err.sqnr_db);
+    else
+        snprintf(xlabel, sizeof xlabel, "error (none: exact)");
     draw_hist_panel(2 * third, 1.0, &d->err, C_SERIES + 2, xlabel, title, NAN, NAN);
 }
 
