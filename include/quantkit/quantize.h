@@ -76,6 +76,13 @@ typedef struct qk_quantize_options {
     uint64_t max_output_bytes;
     qk_quantize_progress progress;
     void *progress_user;
+    /* Non-finite weights (NaN, +-Inf). By default the first one fails the
+    ** run: QK_ERR_NONFINITE "tensor 'NAME': N non-finite values; element
+    ** I (row R, column C) is nan". When allowed, every non-finite weight of
+    ** a tensor that is converted or quantized becomes 0 (in float and block
+    ** outputs alike) and is counted in the report; a block-format tensor
+    ** stored unchanged is copied as it is. docs/NONFINITE.md. */
+    bool allow_nonfinite;
 } qk_quantize_options;
 
 /* Defaults for a type request (see qk_mix_options_init). */
@@ -105,6 +112,9 @@ typedef struct qk_quantize_report {
     /* [n_tensors] in output order (llama.cpp's: tensors outside the layers
     ** by name, then by layer and name); free with qk_quantize_report_free */
     qk_quantize_tensor_info *tensors;
+    /* with allow_nonfinite: weights replaced by 0, and tensors having any */
+    uint64_t n_nonfinite;
+    size_t n_nonfinite_tensors;
 } qk_quantize_report;
 
 void qk_quantize_report_free(qk_quantize_report *report);

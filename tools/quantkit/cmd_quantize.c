@@ -65,6 +65,7 @@ static json_t *report_json(const char *in, const char *out, const char *type,
     json_object_set_new(o, "seconds", json_real(rep->seconds));
     json_object_set_new(o, "peak_rss_bytes", json_integer((json_int_t)rep->peak_rss_bytes));
     json_object_set_new(o, "threads", json_integer(qk_threads_get()));
+    json_object_set_new(o, "nonfinite", json_integer((json_int_t)rep->n_nonfinite));
     json_t *arr = json_array();
     for (size_t i = 0; i < rep->n_tensors; i++) {
         const qk_quantize_tensor_info *t = &rep->tensors[i];
@@ -364,6 +365,7 @@ int cmd_quantize(int argc, char **argv) {
     const char *output = NULL, *type_name = NULL, *imatrix_path = NULL;
     const char *tokenizer_path = NULL, *name = NULL, *embd_type = NULL, *out_type = NULL;
     bool pure = false, allow_requantize = false, dry_run = false, verbose = false;
+    bool allow_nonfinite = false;
     cli_string_list overrides = {0};
     calib_args ca = {.method = "rtn",
                      .format = "gguf",
@@ -386,6 +388,8 @@ int cmd_quantize(int argc, char **argv) {
          "tokenizer file (needed for llama2.c checkpoints)"},
         {"name", CLI_STRING, &name, "general.name to write"},
         {"allow-requantize", CLI_FLAG, &allow_requantize, "allow requantizing quantized tensors"},
+        {"allow-nonfinite", CLI_FLAG, &allow_nonfinite,
+         "replace NaN/Inf weights by 0 (counted) instead of failing (docs/NONFINITE.md)"},
         {"dry-run", CLI_FLAG, &dry_run,
          "print the plan (type per tensor) and sizes, write nothing"},
         {"verbose", CLI_FLAG, &verbose, "print the plan before quantizing"},
@@ -431,6 +435,8 @@ int cmd_quantize(int argc, char **argv) {
         return 0;
     }
     if (n_positional != 1) return cli_fail("quantize", "give one MODEL (see --help)");
+    if (strcmp(ca.format, "gguf") != 0 && allow_nonfinite)
+        return cli_fail("quantize", "--allow-nonfinite applies to GGUF output only");
     if (strcmp(ca.format, "gguf") != 0 && strcmp(ca.method, "rtn") == 0 && !ca.calib_path) {
         const quantize_checkpoint_args args = {
             .in_path = positional[0], .out_dir = output, .format = ca.format, .method = ca.method,
@@ -468,6 +474,7 @@ int cmd_quantize(int argc, char **argv) {
     opt.tokenizer_path = tokenizer_path;
     opt.name = name;
     opt.allow_requantize = allow_requantize;
+    opt.allow_nonfinite = allow_nonfinite;
     qk_type_override ov[64];
     char *patterns[64] = {0};
     int rc = 1;
@@ -543,6 +550,10 @@ int cmd_quantize(int argc, char **argv) {
         rc = cli_fail_status("quantize", st);
         goto done;
     }
+    if (rep.n_nonfinite > 0)
+        fprintf(stderr, "quantkit quantize: warning: %llu non-finite weights in %zu tensors "
+                        "replaced by 0 (--allow-nonfinite)\n",
+                (unsigned long long)rep.n_nonfinite, rep.n_nonfinite_tensors);
     if (common.json) {
         cli_json_print(report_json(in_path, output, req.name, &rep));
     } else {
