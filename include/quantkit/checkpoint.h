@@ -166,6 +166,15 @@ typedef struct qk_checkpoint_options {
     ** such tensors are QK_ERR_UNSUPPORTED. */
     qk_status (*read_f32)(const qk_model_source *src, size_t index, float *dst, int64_t n,
                           void *scratch, size_t scratch_bytes);
+    /* Optional: values of plain (non-linear) tensors that replace the
+    ** source's (e.g. norms into which AWQ folded its scales). Called with
+    ** dst NULL when the writer is created: QK_OK means "tensor `name` (llama.cpp
+    ** name, numel values) is replaced" and it is then written as f32; any
+    ** other status means "not replaced" (the error is cleared). Called again
+    ** with dst when the tensor is written, rows in the order the source
+    ** presents them. */
+    qk_status (*replace)(void *user, const char *name, float *dst, int64_t numel);
+    void *replace_user;
 } qk_checkpoint_options;
 
 void qk_checkpoint_options_init(qk_checkpoint_options *options, qk_checkpoint_format format);

@@ -189,6 +189,25 @@ qk_status qk_quantize_rows(qk_type type, const float *x, void *dst, int64_t nrow
 /* Whether qk_quantize_row uses `importance` for this type. */
 bool qk_type_uses_importance(qk_type type);
 
+/* Largest magnitude a value of `type` can hold: for block formats the
+** largest f16 (65504) times the format's largest |code product| (Q4_0 8,
+** Q4_1 16, Q5_0 16, Q5_1 32, Q8_0/Q8_1 128, Q2_K 60, Q3_K 128, Q4_K 1008,
+** Q5_K 2016, Q6_K 4096, IQ4_NL 127); the largest finite value for f16
+** (65504), bf16 (0x1.fep127), f8 (448 / 57344); +Inf for f32 and Q8_K (f32
+** scale). (qk_quantize_row(s) to float types convert like qk_convert;
+** qk_quantize_model rejects f16/bf16 values that round to an infinity.) */
+float qk_type_max_magnitude(qk_type type);
+/* For a block format: QK_ERR_NUMERIC naming the first element of x[0..n)
+** (row `row`, or a single row when row < 0) whose magnitude exceeds
+** qk_type_max_magnitude (QK_OK for other types):
+** qk_quantize_row(s) and qk_kernels_quantize_rows check this before
+** quantizing (such a block cannot be represented, and its squares would
+** overflow the K formats' searches). Blocks below the limit whose f16
+** scale still rounds to Inf are QK_ERR_NUMERIC as well (after quantizing).
+** Subnormal and tiny inputs are accepted: their scales underflow to 0 and
+** they dequantize to 0, as in ggml. */
+qk_status qk_quantize_check_magnitude(qk_type type, const float *x, int64_t n, int64_t row);
+
 #ifdef __cplusplus
 }
 #endif

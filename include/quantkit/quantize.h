@@ -30,6 +30,11 @@ struct qk_model_source;
 typedef qk_status (*qk_tensor_quantizer)(void *user, const char *name, qk_type type,
                                          const float *w, int64_t rows, int64_t cols, void *dst);
 
+/* A replacement of tensor data before it is converted or quantized (AWQ's
+** rescaled norms, the dequantized weights of a calibrated method): called
+** with every tensor's f32 data (numel values, the source's values) to
+** change in place. Return QK_ERR_NOT_FOUND to keep the data as it is. */
+typedef qk_status (*qk_tensor_replace)(void *user, const char *name, float *data, int64_t numel);
 /* An explicit type for one tensor, by its exact (llama.cpp) name. */
 typedef struct qk_tensor_type {
     const char *name;
@@ -58,6 +63,8 @@ typedef struct qk_quantize_options {
     size_t n_extra;
     qk_tensor_quantizer quantizer;
     void *quantizer_user;
+    qk_tensor_replace replace; /* NULL: none; the quantizer sees the replaced data */
+    void *replace_user;
     /* explicit per-tensor types (a mixed-precision allocation, a replayed
     ** config), applied before every other rule (reason QK_MIX_EXPLICIT).
     ** Every name must be a tensor of the model (QK_ERR_NOT_FOUND) and the
@@ -69,6 +76,13 @@ typedef struct qk_quantize_options {
     uint64_t max_output_bytes;
     qk_quantize_progress progress;
     void *progress_user;
+    /* Non-finite weights (NaN, +-Inf). By default the first one fails the
+    ** run: QK_ERR_NONFINITE "tensor 'NAME': N non-finite values; element
+    ** I (row R, column C) is nan". When allowed, every non-finite weight of
+    ** a tensor that is converted or quantized becomes 0 (in float and block
+    ** outputs alike) and is counted in the report; a block-format tensor
+    ** stored unchanged is copied as it is. docs/NONFINITE.md. */
+    bool allow_nonfinite;
 } qk_quantize_options;
 
 /* Defaults for a type request (see qk_mix_options_init). */
@@ -98,6 +112,9 @@ typedef struct qk_quantize_report {
     /* [n_tensors] in output order (llama.cpp's: tensors outside the layers
     ** by name, then by layer and name); free with qk_quantize_report_free */
     qk_quantize_tensor_info *tensors;
+    /* with allow_nonfinite: weights replaced by 0, and tensors having any */
+    uint64_t n_nonfinite;
+    size_t n_nonfinite_tensors;
 } qk_quantize_report;
 
 void qk_quantize_report_free(qk_quantize_report *report);

@@ -21,6 +21,7 @@
 #include "quantkit/quantize.h"
 #include "quantkit/algo.h"
 #include "quantkit/gptq.h"
+#include "quantkit/ptq.h"
 #include "quantkit/checkpoint.h"
 #include "quantkit/sensitivity.h"
 #include "quantkit/mixed.h"

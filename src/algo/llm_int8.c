@@ -3,6 +3,7 @@
 ** it: int8 weights per output row, activations per token with the batch's
 ** outlier columns (some |x| >= threshold) multiplied in 16 bits.
 */
+#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,17 +40,17 @@ qk_status qk_llm_int8_linear_create(const qk_tensor_view *w, const qk_llm_int8_o
     *out = NULL;
     if (w->ndim != 2 || !w->data || w->shape[0] <= 0 || w->shape[1] <= 0)
         return qk_error_set(QK_ERR_SHAPE, "llm.int8: weight must be a non-empty 2-D view");
-    const int64_t O = w->shape[0], I = w->shape[1];
+    const int64_t O = w->shape[0], IN = w->shape[1];
     qk_llm_int8_linear *l = calloc(1, sizeof *l);
-    float *row = malloc((size_t)I * sizeof *row);
+    float *row = malloc((size_t)IN * sizeof *row);
     size_t n;
-    if (!l || !row || !qk_mul_size((size_t)O, (size_t)I, &n)) {
+    if (!l || !row || !qk_mul_size((size_t)O, (size_t)IN, &n)) {
         free(l);
         free(row);
         return qk_error_set(QK_ERR_NOMEM, "llm.int8: no memory");
     }
     l->out = O;
-    l->in = I;
+    l->in = IN;
     l->threshold = opt->threshold;
     l->stats = opt->stats;
     l->wq = malloc(n);
@@ -60,15 +61,15 @@ qk_status qk_llm_int8_linear_create(const qk_tensor_view *w, const qk_llm_int8_o
     for (int64_t r = 0; r < O && st == QK_OK; r++) {
         if ((st = qk_weight_row_f32(w, r, row)) != QK_OK) break;
         /* the weight: int8_vectorwise_quant without outliers */
-        st = qk_int8_vectorwise_quant(row, 1, I, 0.0f, l->wq + (size_t)r * I, &l->wmax[r], NULL,
+        st = qk_int8_vectorwise_quant(row, 1, IN, 0.0f, l->wq + (size_t)r * IN, &l->wmax[r], NULL,
                                       NULL);
         if (st != QK_OK) break;
-        uint16_t *h = l->w16 + (size_t)r * I;
+        uint16_t *h = l->w16 + (size_t)r * IN;
         if (opt->fp16_weights) {
-            for (int64_t c = 0; c < I; c++) h[c] = qk_f32_to_f16(row[c]);
+            for (int64_t c = 0; c < IN; c++) h[c] = qk_f32_to_f16(row[c]);
         } else { /* bitsandbytes' int8_vectorwise_dequant: CB * SCB * (1/127) */
-            const int8_t *q = l->wq + (size_t)r * I;
-            for (int64_t c = 0; c < I; c++)
+            const int8_t *q = l->wq + (size_t)r * IN;
+            for (int64_t c = 0; c < IN; c++)
                 h[c] = qk_f32_to_f16((float)q[c] * l->wmax[r] * 7.874015718698502e-3f);
         }
     }
@@ -86,12 +87,12 @@ qk_status qk_llm_int8_linear_matmul(qk_llm_int8_linear *l, const float *x, int64
     if (!l || (!x && n_rows > 0) || (!y && n_rows > 0))
         return qk_error_set(QK_ERR_INVALID_ARG, "llm.int8 matmul: NULL argument");
     if (n_rows <= 0) return QK_OK;
-    const int64_t O = l->out, I = l->in;
-    int8_t *codes = malloc((size_t)n_rows * (size_t)I);
+    const int64_t O = l->out, IN = l->in;
+    int8_t *codes = malloc((size_t)n_rows * (size_t)IN);
     float *rmax = malloc((size_t)n_rows * sizeof *rmax);
-    uint8_t *flags = malloc((size_t)I);
+    uint8_t *flags = malloc((size_t)IN);
     int32_t *acc = malloc((size_t)n_rows * (size_t)O * sizeof *acc);
-    int64_t *cols = malloc((size_t)I * sizeof *cols);
+    int64_t *cols = malloc((size_t)IN * sizeof *cols);
     float *xo = NULL;
     qk_status st = QK_OK;
     int64_t n_out = 0;
@@ -100,10 +101,10 @@ qk_status qk_llm_int8_linear_matmul(qk_llm_int8_linear *l, const float *x, int64
                           (long long)n_rows);
         goto done;
     }
-    if ((st = qk_int8_vectorwise_quant(x, n_rows, I, l->threshold, codes, rmax, flags, &n_out)) !=
+    if ((st = qk_int8_vectorwise_quant(x, n_rows, IN, l->threshold, codes, rmax, flags, &n_out)) !=
         QK_OK)
         goto done;
-    if ((st = qk_int8_gemm(codes, l->wq, n_rows, O, I, acc)) != QK_OK) goto done;
+    if ((st = qk_int8_gemm(codes, l->wq, n_rows, O, IN, acc)) != QK_OK) goto done;
     for (int64_t t = 0; t < n_rows; t++)
         for (int64_t o = 0; o < O; o++) {
             const size_t k = (size_t)t * O + o;
@@ -112,29 +113,36 @@ qk_status qk_llm_int8_linear_matmul(qk_llm_int8_linear *l, const float *x, int64
             y[k] = ((float)acc[k] * (rmax[t] * l->wmax[o])) * (1.0f / 16129.0f);
         }
     if (n_out > 0) {
-        /* the outlier columns in 16 bits: x and w rounded to f16, f32 sums */
+        /* the outlier columns in 16 bits: x and w rounded to f16, gathered
+        ** into [n_rows, n_out] and [O, n_out] f32 matrices, their product
+        ** (f32 accumulation, as bitsandbytes' f16 matmul) added to y */
         int64_t m = 0;
-        for (int64_t c = 0; c < I; c++)
+        for (int64_t c = 0; c < IN; c++)
             if (flags[c]) cols[m++] = c;
-        xo = malloc((size_t)n_rows * (size_t)n_out * sizeof *xo);
-        if (!xo) {
+        size_t nx, nw;
+        if (!qk_mul_size((size_t)n_rows, (size_t)n_out, &nx) ||
+            !qk_mul_size((size_t)O, (size_t)n_out, &nw) || !(xo = malloc((nx + nw) * sizeof *xo))) {
             st = qk_error_set(QK_ERR_NOMEM, "llm.int8 matmul: no memory");
             goto done;
         }
+        float *wo = xo + nx;
         for (int64_t t = 0; t < n_rows; t++)
             for (int64_t j = 0; j < n_out; j++)
                 xo[(size_t)t * n_out + j] =
-                    qk_f16_to_f32(qk_f32_to_f16(x[(size_t)t * I + cols[j]]));
-#pragma omp parallel for schedule(static) if (n_rows * O * n_out > (1 << 16))
+                    qk_f16_to_f32(qk_f32_to_f16(x[(size_t)t * IN + cols[j]]));
+#pragma omp parallel for schedule(static) if (O * n_out > (1 << 16))
         for (int64_t o = 0; o < O; o++) {
-            const uint16_t *h = l->w16 + (size_t)o * I;
-            for (int64_t t = 0; t < n_rows; t++) {
-                float sum = 0.0f;
-                for (int64_t j = 0; j < n_out; j++)
-                    sum += xo[(size_t)t * n_out + j] * qk_f16_to_f32(h[cols[j]]);
-                y[(size_t)t * O + o] += sum;
-            }
+            const uint16_t *h = l->w16 + (size_t)o * IN;
+            for (int64_t j = 0; j < n_out; j++)
+                wo[(size_t)o * n_out + j] = qk_f16_to_f32(h[cols[j]]);
         }
+        if (n_rows > INT32_MAX || O > INT32_MAX || n_out > INT32_MAX) {
+            st = qk_error_set(QK_ERR_SHAPE, "llm.int8 matmul: %lld x %lld x %lld too large",
+                              (long long)n_rows, (long long)O, (long long)n_out);
+            goto done;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n_rows, (int)O, (int)n_out, 1.0f,
+                    xo, (int)n_out, wo, (int)n_out, 1.0f, y, (int)O);
     }
     if (l->stats) {
 #pragma omp atomic

@@ -28,6 +28,7 @@ typedef struct wunit {
     int32_t ndim;
     int64_t shape[2];
     bool via_f32; /* read with options.read_f32 */
+    bool replaced; /* values from options.replace */
     /* linears */
     int64_t rows, cols;
     ckpt_part_spec parts[CKPT_PARTS];
@@ -255,7 +256,16 @@ static qk_status add_unit(qk_checkpoint_writer *w, const char *name, const char 
         u->shape[0] = t.shape[0];
         u->shape[1] = t.ndim == 2 ? t.shape[1] : 0;
         u->type = t.type;
-        if (qk_type_get_traits(t.type)->is_block) {
+        const int64_t numel = t.ndim == 2 ? t.shape[0] * t.shape[1] : t.shape[0];
+        if (w->opt.replace) {
+            if (w->opt.replace(w->opt.replace_user, name, NULL, numel) == QK_OK) {
+                u->type = QK_TYPE_F32;
+                u->replaced = true;
+            } else {
+                qk_clear_error();
+            }
+        }
+        if (!u->replaced && qk_type_get_traits(t.type)->is_block) {
             if (!w->opt.read_f32)
                 return qk_error_set(QK_ERR_UNSUPPORTED,
                                     "%s: tensor '%s' is stored as %s; a checkpoint keeps it in a "
@@ -314,7 +324,9 @@ static qk_status write_plain(qk_checkpoint_writer *w, wunit *u) {
         return qk_error_set(QK_ERR_OVERFLOW, "tensor '%s' size overflows", u->name);
     qk_status st = stage(w, 2 * bytes);
     if (st != QK_OK) return st;
-    if (u->via_f32)
+    if (u->replaced)
+        st = w->opt.replace(w->opt.replace_user, u->name, (float *)(void *)w->buf, numel);
+    else if (u->via_f32)
         st = w->opt.read_f32(w->src, u->src_index, (float *)(void *)w->buf, numel, NULL, 0);
     else
         st = qk_model_source_read(w->src, u->src_index, u->type, w->buf, bytes);

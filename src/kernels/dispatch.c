@@ -158,7 +158,8 @@ qk_status qk_kernels_quantize_rows(qk_type type, const float *x, void *dst, int6
     for (int64_t r = 0; r < nrows; r++) {
         const float *xr = x + r * ncols;
         unsigned char *yr = (unsigned char *)dst + (size_t)r * row_bytes;
-        if (first_nonfinite(xr, ncols) < ncols) {
+        if (first_nonfinite(xr, ncols) < ncols ||
+            qk_quantize_check_magnitude(type, xr, ncols, r) != QK_OK) {
             if (r < first_bad) first_bad = r;
             continue;
         }
@@ -173,6 +174,8 @@ qk_status qk_kernels_quantize_rows(qk_type type, const float *x, void *dst, int6
     if (c < ncols)
         return qk_error_set(QK_ERR_NONFINITE, "quantize: row %lld, column %lld is %g", (long long)r,
                             (long long)c, (double)xr[c]);
+    const qk_status st = qk_quantize_check_magnitude(type, xr, ncols, r);
+    if (st != QK_OK) return st;
     const int64_t b = first_bad_block(type, (unsigned char *)dst + (size_t)r * row_bytes, nblocks,
                                       (size_t)tr->block_bytes);
     float amax = 0.0f;

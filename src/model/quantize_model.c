@@ -4,6 +4,7 @@
 ** convert to f32, quantize, write). Memory stays bounded by one tensor in
 ** f32 plus its quantized bytes.
 */
+#include <math.h> /* fabsf, isfinite, isinf */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,28 +160,132 @@ qk_status qk_quantize_plan(const char *in_path, const qk_quantize_options *opt,
     return st;
 }
 
+/* Non-finite weights of x[0..numel) (rows of `cols`): an error naming the
+** first, or (allowed) replaced by 0 and counted in `rep`. */
+static qk_status screen_nonfinite(float *x, int64_t numel, int64_t cols,
+                                  const qk_quantize_options *opt, qk_quantize_report *rep,
+                                  bool *changed) {
+    int64_t first = -1;
+    uint64_t count = 0;
+    for (int64_t i = 0; i < numel; i++) {
+        if (isfinite(x[i])) continue;
+        if (first < 0) first = i;
+        count++;
+    }
+    *changed = false;
+    if (count == 0) return QK_OK;
+    if (!opt->allow_nonfinite) {
+        const int64_t c = cols > 0 ? cols : 1;
+        return qk_error_set(QK_ERR_NONFINITE,
+                            "%llu non-finite value%s; element %lld (row %lld, column %lld) is %s "
+                            "(allow_nonfinite / --allow-nonfinite replaces them by 0)",
+                            (unsigned long long)count, count == 1 ? "" : "s", (long long)first,
+                            (long long)(first / c), (long long)(first % c),
+                            isnan(x[first]) ? "nan" : x[first] > 0 ? "inf" : "-inf");
+    }
+    for (int64_t i = first; i < numel; i++)
+        if (!isfinite(x[i])) x[i] = 0.0f;
+    rep->n_nonfinite += count;
+    rep->n_nonfinite_tensors++;
+    *changed = true;
+    return QK_OK;
+}
+
+/* A tensor stored unchanged (same type): its values are screened too. Float
+** types are repaired (allowed) by converting back; block types are only
+** checked (with allow_nonfinite they are copied as they are). */
+static qk_status screen_stored(qk_type type, void *out, int64_t numel, int64_t cols, float *f32,
+                               const qk_quantize_options *opt, qk_quantize_report *rep) {
+    const bool is_float = type == QK_TYPE_F32 || type == QK_TYPE_F16 || type == QK_TYPE_BF16;
+    const bool is_block = qk_type_get_traits(type)->is_block;
+    if (!is_float && !is_block) return QK_OK; /* integer tensors */
+    qk_status st = is_float ? qk_convert(type, out, QK_TYPE_F32, f32, (size_t)numel)
+                            : qk_dequantize_row(type, out, f32, numel);
+    if (st == QK_ERR_UNSUPPORTED && is_block) {
+        qk_clear_error(); /* a block type quantkit cannot decode: copied unchecked */
+        return QK_OK;
+    }
+    if (st != QK_OK) return st;
+    bool changed;
+    qk_quantize_options only_check = *opt;
+    if (is_block) only_check.allow_nonfinite = false;
+    st = screen_nonfinite(f32, numel, cols, &only_check, rep, &changed);
+    if (st == QK_ERR_NONFINITE && is_block && opt->allow_nonfinite) {
+        qk_clear_error(); /* documented: copied as it is */
+        return QK_OK;
+    }
+    if (st != QK_OK || !changed) return st;
+    return qk_convert(QK_TYPE_F32, f32, type, out, (size_t)numel);
+}
+
+/* f32 -> f16/bf16 for a tensor, rejecting finite values that round to an
+** infinity (f16 from 65520 up, bf16 from 0x1.ffp127 up). */
+static qk_status convert_float_checked(qk_type type, const float *x, void *dst, int64_t numel,
+                                       int64_t cols) {
+    qk_status st = qk_convert(QK_TYPE_F32, x, type, dst, (size_t)numel);
+    if (st != QK_OK) return st;
+    const float limit = qk_type_max_magnitude(type);
+    for (int64_t i = 0; i < numel; i++) {
+        if (!(fabsf(x[i]) > limit)) continue;
+        float back;
+        st = qk_convert(type, (const unsigned char *)dst + (size_t)i * 2u, QK_TYPE_F32, &back, 1);
+        if (st != QK_OK) return st;
+        if (isinf(back)) {
+            const int64_t c = cols > 0 ? cols : 1;
+            return qk_error_set(QK_ERR_NUMERIC,
+                                "element %lld (row %lld, column %lld) is %g, beyond the %s range "
+                                "(largest %g)",
+                                (long long)i, (long long)(i / c), (long long)(i % c), (double)x[i],
+                                qk_type_name(type), (double)limit);
+        }
+    }
+    return QK_OK;
+}
+
 /* Quantize one tensor into `out` (ti->bytes bytes). */
 static qk_status convert_tensor(const qk_model_source *src, const qk_quantize_tensor_info *ti,
-                                const qk_quantize_options *opt, void *out, float *f32,
-                                void *scratch, size_t scratch_bytes) {
+                                const qk_quantize_options *opt, qk_quantize_report *rep, void *out,
+                                float *f32, void *scratch, size_t scratch_bytes) {
     const size_t i = ti->source_index;
     qk_model_tensor t;
     qk_status st = qk_model_source_tensor_info(src, i, &t);
     if (st != QK_OK) return st;
     const bool from_block = qk_type_get_traits(t.type)->is_block;
-    /* same type: the stored bytes (rows permuted where needed) */
-    if (ti->to == t.type) return qk_model_source_read(src, i, t.type, out, ti->bytes);
+    const int64_t numel = numel_of(t.ndim, t.shape);
+    const int64_t cols = t.ndim > 0 ? t.shape[t.ndim - 1] : 1, rows = numel / (cols ? cols : 1);
+    /* same type: the stored bytes (rows permuted where needed), unless the
+    ** caller may replace plain data */
+    if (ti->to == t.type && (!opt->replace || from_block)) {
+        st = qk_model_source_read(src, i, t.type, out, ti->bytes);
+        return st != QK_OK ? st : screen_stored(t.type, out, numel, cols, f32, opt, rep);
+    }
     if (from_block && !opt->allow_requantize)
         return qk_error_set(QK_ERR_UNSUPPORTED,
                             "tensor '%s' is already quantized (%s); requantizing to %s loses "
                             "precision twice (allow it explicitly)",
                             t.name, qk_type_name(t.type), qk_type_name(ti->to));
-    const int64_t numel = numel_of(t.ndim, t.shape);
     if ((st = qk_model_source_read_f32(src, i, f32, numel, scratch, scratch_bytes)) != QK_OK)
         return st;
-    const int64_t cols = t.ndim > 0 ? t.shape[t.ndim - 1] : 1, rows = numel / (cols ? cols : 1);
-    if (!qk_type_get_traits(ti->to)->is_block)
-        return qk_convert(QK_TYPE_F32, f32, ti->to, out, (size_t)numel);
+    if (opt->replace) {
+        st = opt->replace(opt->replace_user, t.name, f32, numel);
+        if (st == QK_ERR_NOT_FOUND) {
+            qk_clear_error();
+            if (ti->to == t.type) {
+                st = qk_model_source_read(src, i, t.type, out, ti->bytes);
+                return st != QK_OK ? st : screen_stored(t.type, out, numel, cols, f32, opt, rep);
+            }
+        } else if (st != QK_OK) {
+            return st;
+        }
+    }
+    bool changed;
+    if ((st = screen_nonfinite(f32, numel, cols, opt, rep, &changed)) != QK_OK) return st;
+    /* float targets: values that round to an infinity are an error */
+    if (!qk_type_get_traits(ti->to)->is_block) {
+        if (ti->to != QK_TYPE_F16 && ti->to != QK_TYPE_BF16)
+            return qk_convert(QK_TYPE_F32, f32, ti->to, out, (size_t)numel);
+        return convert_float_checked(ti->to, f32, out, numel, cols);
+    }
     if (opt->quantizer) {
         st = opt->quantizer(opt->quantizer_user, t.name, ti->to, f32, rows, cols, out);
         if (st != QK_ERR_NOT_FOUND) return st;
@@ -282,7 +387,7 @@ static qk_status write_all(const char *in_path, const char *out_path, const qk_q
     if ((st = qk_gguf_writer_begin(w)) != QK_OK) goto done;
     for (size_t i = 0; i < rep->n_tensors; i++) {
         const qk_quantize_tensor_info *ti = &rep->tensors[i];
-        st = convert_tensor(src, ti, opt, out, f32, scratch, max_stored);
+        st = convert_tensor(src, ti, opt, rep, out, f32, scratch, max_stored);
         if (st != QK_OK) {
             qk_error_prefix("tensor '%s'", ti->name);
             goto done;

@@ -2,6 +2,7 @@
 ** Row entry points of the ggml block formats: argument checks, the table of
 ** per-type functions, plain float types, and the parallel loop over rows.
 */
+#include <stdio.h>  /* snprintf */
 #include <stdlib.h> /* malloc, free */
 #include <string.h> /* memcpy */
 
@@ -39,6 +40,63 @@ static const ggml_kind *kind_of(qk_type type) {
     };
     if ((int)type < 0 || type >= QK_TYPE_COUNT || !KINDS[type].quantize) return NULL;
     return &KINDS[type];
+}
+
+/* Largest magnitude any block of the format can dequantize to, as a
+** multiple of the largest f16 (65504): the largest |code product| of the
+** format (see qk_type_max_magnitude in quantkit/ggml.h). */
+static double max_code_product(qk_type type) {
+    switch (type) {
+    case QK_TYPE_Q4_0: return 8;           /* d * (q - 8), q in [0, 15] */
+    case QK_TYPE_Q4_1: return 15 + 1;      /* d * q + m, q in [0, 15] */
+    case QK_TYPE_Q5_0: return 16;          /* d * (q - 16), q in [0, 31] */
+    case QK_TYPE_Q5_1: return 31 + 1;      /* d * q + m, q in [0, 31] */
+    case QK_TYPE_Q8_0: return 128;         /* d * q, q int8 */
+    case QK_TYPE_Q8_1: return 128;         /* d * q, q int8 */
+    case QK_TYPE_Q2_K: return 15 * 3 + 15; /* d * sc * q - dmin * m, sc, m 4-bit, q 2-bit */
+    case QK_TYPE_Q3_K: return 32 * 4;      /* d * (sc - 32) * (q - 4), sc 6-bit, q 3-bit */
+    case QK_TYPE_Q4_K: return 63 * 15 + 63;  /* d * sc * q - dmin * m, sc, m 6-bit, q 4-bit */
+    case QK_TYPE_Q5_K: return 63 * 31 + 63;  /* the same with q 5-bit */
+    case QK_TYPE_Q6_K: return 128 * 32;      /* d * sc * (q - 32), sc int8, q 6-bit */
+    case QK_TYPE_IQ4_NL: return 127;         /* d * value, |value| <= 127 */
+    default: return 0;
+    }
+}
+
+float qk_type_max_magnitude(qk_type type) {
+    const double p = max_code_product(type);
+    if (p > 0) return (float)(65504.0 * p);
+    switch (type) {
+    case QK_TYPE_F16: return 65504.0f;
+    case QK_TYPE_BF16: return 0x1.fep127f; /* 0x7F7F */
+    case QK_TYPE_F8_E4M3: return 448.0f;
+    case QK_TYPE_F8_E5M2: return 57344.0f;
+    default: return INFINITY; /* f32, Q8_K (f32 scale) */
+    }
+}
+
+/* The first block of row `x` with an element above the format's largest
+** magnitude, as QK_ERR_NUMERIC naming it (row < 0: a single row); QK_OK
+** when there is none. Checked before quantizing: such blocks cannot be
+** represented, and in the K formats' searches their squares overflow f32
+** (which made Q3_K and Q6_K write all-zero blocks). */
+qk_status qk_quantize_check_magnitude(qk_type type, const float *x, int64_t n, int64_t row) {
+    if (max_code_product(type) <= 0) return QK_OK; /* float types, Q8_K */
+    const float limit = qk_type_max_magnitude(type);
+    const qk_type_traits *t = qk_type_get_traits(type);
+    const int64_t be = t->block_elems > 0 ? t->block_elems : 1;
+    for (int64_t i = 0; i < n; i++) {
+        if (!(fabsf(x[i]) > limit)) continue;
+        const int64_t b = i / be;
+        char where[48] = "";
+        if (row >= 0) snprintf(where, sizeof where, "row %lld, ", (long long)row);
+        return qk_error_set(QK_ERR_NUMERIC,
+                            "quantize %s: %selements %lld..%lld: element %lld is %g, beyond the "
+                            "largest magnitude %s can hold (%g)",
+                            t->name, where, (long long)(b * be), (long long)((b + 1) * be - 1),
+                            (long long)i, (double)x[i], t->name, (double)limit);
+    }
+    return QK_OK;
 }
 
 static bool is_plain_float(qk_type type) {
@@ -102,6 +160,8 @@ static qk_status prepare_importance(const float *imp, int64_t n, float **out) {
 ** overflowed. `row` < 0 for a single row. */
 static qk_status quantize_checked(const ggml_kind *k, qk_type type, const float *x, void *dst,
                                   int64_t n, const float *w, int64_t row) {
+    qk_status st = qk_quantize_check_magnitude(type, x, n, row);
+    if (st != QK_OK) return st;
     k->quantize(x, dst, n, w);
     const qk_type_traits *t = qk_type_get_traits(type);
     const unsigned char *p = dst;

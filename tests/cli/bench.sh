@@ -14,6 +14,8 @@ make_tmp
 jq -e 'type == "object"' "$QK_TMP/b.json" >/dev/null || { echo "FAIL: not a JSON object"; exit 1; }
 [ "$(jq -r '[.runs[].threads] | join(",")' "$QK_TMP/b.json")" = "1,2" ] \
   || { echo "FAIL: runs should be at 1 and 2 threads"; exit 1; }
+jq -e '.load_average_start >= 0 and .load_average_end >= 0' "$QK_TMP/b.json" >/dev/null \
+  || { echo "FAIL: load averages"; exit 1; }
 [ "$(jq -r .e2e "$QK_TMP/b.json")" = null ] || { echo "FAIL: e2e without --model"; exit 1; }
 for k in read_cache_gbs read_dram_gbs triad_cache_gbs triad_dram_gbs; do
   jq -e ".runs | all(.memory.$k > 0)" "$QK_TMP/b.json" >/dev/null || { echo "FAIL: memory $k"; exit 1; }

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Write a tiny random llama2.c checkpoint (legacy layout, f32, shared
 classifier) and a byte-level tokenizer.bin, for CLI tests that must run
-without the fixtures: make_tiny_llama2c.py OUT_DIR [SEED]."""
+without the fixtures: make_tiny_llama2c.py OUT_DIR [SEED [LAYERS [HIDDEN]]]
+(defaults 1, 2, 512; dim is 256 so that K formats apply)."""
 import struct
 import sys
 
 out = sys.argv[1]
 seed = int(sys.argv[2]) if len(sys.argv) > 2 else 1
-dim, hidden, n_layers, n_heads, n_kv, seq_len = 256, 512, 2, 4, 4, 32
+n_layers = int(sys.argv[3]) if len(sys.argv) > 3 else 2
+hidden = int(sys.argv[4]) if len(sys.argv) > 4 else 512
+dim, n_heads, n_kv, seq_len = 256, 4, 4, 32
 tokens = [b"<unk>", b"<s>", b"</s>"] + [b"<0x%02X>" % i for i in range(256)]
 vocab = len(tokens)
 

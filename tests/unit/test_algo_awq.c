@@ -259,6 +259,216 @@ static void test_awq_beats_rtn_on_outliers(void **state) {
     qk_llama_model_free(m);
 }
 
+/* ---- the search against brute force -------------------------------------- */
+
+/* The inputs of every linear of a layer, captured from its float forward. */
+typedef struct captured {
+    float *x[QK_LINEAR_OUTPUT];
+    int64_t fill[QK_LINEAR_OUTPUT], cols[QK_LINEAR_OUTPUT];
+} captured;
+
+static void capture(void *user, int32_t layer, qk_llama_linear which, const float *x,
+                    int64_t n_rows, int64_t n_cols) {
+    (void)layer;
+    captured *c = user;
+    if (which >= QK_LINEAR_OUTPUT) return;
+    c->cols[which] = n_cols;
+    c->x[which] =
+        realloc(c->x[which], (size_t)((c->fill[which] + n_rows) * n_cols) * sizeof(float));
+    memcpy(c->x[which] + c->fill[which] * n_cols, x, (size_t)(n_rows * n_cols) * sizeof(float));
+    c->fill[which] += n_rows;
+}
+
+/* y [n, out] = x [n, in] . w [out, in]^T in double. */
+static void matmul_d(const float *x, const float *w, int64_t n, int64_t in, int64_t out,
+                     double *y) {
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t o = 0; o < out; o++) {
+            double acc = 0;
+            for (int64_t i = 0; i < in; i++) acc += (double)x[t * in + i] * w[o * in + i];
+            y[t * out + o] = acc;
+        }
+}
+
+/* down(silu(gate xn) * up xn) in double. */
+static void mlp_d(const float *xn, const float *gate, const float *up, const float *down, int64_t n,
+                  int64_t E, int64_t F, double *y) {
+    double *g = malloc((size_t)(n * F) * sizeof *g), *u = malloc((size_t)(n * F) * sizeof *u);
+    float *h = malloc((size_t)(n * F) * sizeof *h);
+    matmul_d(xn, gate, n, E, F, g);
+    matmul_d(xn, up, n, E, F, u);
+    /* the hidden activation rounded to f32, as the model's forward holds it */
+    for (int64_t i = 0; i < n * F; i++) h[i] = (float)(g[i] / (1 + exp(-g[i])) * u[i]);
+    matmul_d(h, down, n, F, E, y);
+    free(g);
+    free(u);
+    free(h);
+}
+
+/* Written out from AutoAWQ's rules: x_mean = mean |x| per column; w_mean =
+** mean over the stacked rows of |w| / (max |w| of its 32-column row group +
+** 1e-6); s = x_mean^r / (w_mean^(1-r) + 1e-4), at least 1e-4, divided by
+** sqrt(max s * min s); the candidate weight is qdq(w * s) / s. */
+static void bf_scales(const float *x, int64_t n, int64_t C, const float *const *w,
+                      const int64_t *rows, int n_mats, double r, float *s) {
+    double *xm = calloc((size_t)C, sizeof *xm), *wm = calloc((size_t)C, sizeof *wm);
+    int64_t total = 0;
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t c = 0; c < C; c++) xm[c] += fabs(x[t * C + c]) / (double)n;
+    for (int m = 0; m < n_mats; m++) {
+        total += rows[m];
+        for (int64_t row = 0; row < rows[m]; row++)
+            for (int64_t c0 = 0; c0 < C; c0 += 32) {
+                double mx = 0;
+                for (int64_t c = c0; c < c0 + 32; c++) mx = fmax(mx, fabs(w[m][row * C + c]));
+                for (int64_t c = c0; c < c0 + 32; c++)
+                    wm[c] += fabs(w[m][row * C + c]) / (mx + 1e-6);
+            }
+    }
+    double mx = 0, mn = INFINITY, *sd = malloc((size_t)C * sizeof *sd);
+    for (int64_t c = 0; c < C; c++) {
+        sd[c] = fmax(pow(xm[c], r) / (pow(wm[c] / (double)total, 1 - r) + 1e-4), 1e-4);
+        mx = fmax(mx, sd[c]);
+        mn = fmin(mn, sd[c]);
+    }
+    for (int64_t c = 0; c < C; c++) s[c] = (float)(sd[c] / sqrt(mx * mn));
+    free(xm);
+    free(wm);
+    free(sd);
+}
+
+static float *bf_candidate(const qk_weight_format *fmt, const float *w, int64_t rows, int64_t C,
+                           const float *s) {
+    float *q = malloc((size_t)(rows * C) * sizeof *q);
+    for (int64_t i = 0; i < rows * C; i++) q[i] = s ? w[i] * s[i % C] : w[i];
+    QK_ASSERT_OK(qk_weight_format_qdq(fmt, q, rows, C));
+    if (s)
+        for (int64_t i = 0; i < rows * C; i++) q[i] /= s[i % C];
+    return q;
+}
+
+static double mse_d(const double *a, const double *b, size_t n) {
+    double e = 0;
+    for (size_t i = 0; i < n; i++) e += (a[i] - b[i]) * (a[i] - b[i]);
+    return e / (double)n;
+}
+
+/* The block output error of every ratio of the grid (index 20: plain
+** round-to-nearest), for the groups o (output of o alone), gate+up (the
+** MLP) and down (output of down alone), all in double; and qkv through the
+** model's attention block (float), the scales and weights as above. */
+static void brute_force(const qk_llama_hparams *hp, const qk_llama_layer_weights *lw,
+                        const captured *cap, const qk_weight_format *fmt, int32_t n_seq,
+                        int32_t seq_len, double err[QK_AWQ_GROUP_COUNT][21]) {
+    const int64_t N = (int64_t)n_seq * seq_len, E = hp->n_embd, F = hp->n_ff;
+    double *ref = malloc((size_t)(N * E) * sizeof *ref), *y = malloc((size_t)(N * E) * sizeof *y);
+    float *yf = malloc((size_t)(N * E) * sizeof *yf);
+    float *s = malloc((size_t)F * sizeof *s);
+    for (int g = 0; g < QK_AWQ_GROUP_COUNT; g++) {
+        static const qk_llama_linear first[] = {QK_LINEAR_Q, QK_LINEAR_O, QK_LINEAR_GATE,
+                                                QK_LINEAR_DOWN};
+        const float *x = cap->x[first[g]];
+        const int64_t C = cap->cols[first[g]];
+        const qk_tensor_view *views[QK_AWQ_GROUP_COUNT][3] = {
+            {&lw->wq, &lw->wk, &lw->wv}, {&lw->wo}, {&lw->w_gate, &lw->w_up}, {&lw->w_down}};
+        const int n_mats = g == QK_AWQ_QKV ? 3 : (g == QK_AWQ_GATE_UP ? 2 : 1);
+        const float *w[3];
+        int64_t rows[3];
+        for (int i = 0; i < n_mats; i++) {
+            w[i] = views[g][i]->data;
+            rows[i] = views[g][i]->shape[0];
+        }
+        for (int k = -1; k <= 20; k++) { /* -1: the float reference */
+            float *q[3] = {NULL, NULL, NULL};
+            if (k >= 0 && k < 20) bf_scales(x, N, C, w, rows, n_mats, k / 20.0, s);
+            for (int i = 0; i < n_mats; i++)
+                q[i] = k < 0 ? NULL : bf_candidate(fmt, w[i], rows[i], C, k < 20 ? s : NULL);
+            double *out = k < 0 ? ref : y;
+            if (g == QK_AWQ_O || g == QK_AWQ_DOWN) {
+                matmul_d(x, q[0] ? q[0] : w[0], N, C, E, out);
+            } else if (g == QK_AWQ_GATE_UP) {
+                mlp_d(x, q[0] ? q[0] : w[0], q[1] ? q[1] : w[1], lw->w_down.data, N, E, F, out);
+            } else {
+                qk_llama_layer_weights t = *lw;
+                if (k >= 0) t.wq.data = q[0], t.wk.data = q[1], t.wv.data = q[2];
+                QK_ASSERT_OK(
+                    qk_llama_block_forward(hp, 0, &t, QK_LLAMA_BLOCK_ATTN, x, yf, n_seq, seq_len));
+                for (int64_t i = 0; i < N * E; i++) out[i] = yf[i];
+            }
+            if (k >= 0) err[g][k] = mse_d(y, ref, (size_t)(N * E));
+            for (int i = 0; i < n_mats; i++) free(q[i]);
+        }
+    }
+    free(ref);
+    free(y);
+    free(yf);
+    free(s);
+}
+
+/* The ratio AWQ picks is the grid's minimum of the block output error,
+** and the errors it reports are the brute-force ones. */
+static void test_search_is_brute_force_min(void **state) {
+    (void)state;
+    qk_llama_hparams hp = HP_GQA;
+    hp.attn_bias = false;
+    hp.n_head_kv = 4; /* o has v's channels: the o group is a plain linear */
+    enum { NS = 2, T = 12 };
+    qk_llama_model *m = qk_test_random_model(&hp, 21);
+    owned_layer o;
+    owned_copy(&o, qk_llama_model_layer(m, 0));
+    float *an = o.lw.attn_norm.data, *fn = o.lw.ffn_norm.data;
+    for (int i = 0; i < 64; i += 13) an[i] = fn[i + 2] = 8.0f; /* a few large channels */
+    float *x = random_states(NS * T, hp.n_embd, 4);
+    captured cap;
+    memset(&cap, 0, sizeof cap);
+    float *y = malloc((size_t)(NS * T * hp.n_embd) * sizeof *y);
+    memcpy(y, x, (size_t)(NS * T * hp.n_embd) * sizeof *y);
+    QK_ASSERT_OK(qk_llama_layer_forward(&hp, 0, &o.lw, y, NS, T, capture, &cap));
+    qk_weight_format fmt;
+    QK_ASSERT_OK(qk_weight_format_parse("w3g32", &fmt));
+    double err[QK_AWQ_GROUP_COUNT][21];
+    brute_force(&hp, &o.lw, &cap, &fmt, NS, T, err);
+
+    qk_awq_options opt;
+    qk_awq_options_default(&opt);
+    opt.qdq = qk_weight_format_qdq_callback;
+    opt.qdq_user = &fmt;
+    opt.group_size = 32;
+    opt.clip = false;
+    opt.keep_identity = false;
+    qk_awq_report rep;
+    QK_ASSERT_OK(qk_awq_apply_layer(&hp, 0, &o.lw, x, NS, T, &opt, &rep));
+    int n_nonzero = 0;
+    for (int g = 0; g < QK_AWQ_GROUP_COUNT; g++) {
+        const qk_awq_group_report *r = &rep.groups[g];
+        int bf = 0;
+        for (int k = 1; k < 20; k++)
+            if (err[g][k] < err[g][bf]) bf = k;
+        double second = INFINITY;
+        for (int k = 0; k < 20; k++)
+            if (k != bf) second = fmin(second, err[g][k]);
+        print_message("group %d: picked %d (err %.6g), brute force %d (err %.6g, next %.6g), "
+                      "plain %.6g / %.6g\n",
+                      g, r->best, r->err_best, bf, err[g][bf], second, r->err_plain, err[g][20]);
+        assert_true(r->searched);
+        assert_true(r->best >= 0 && r->best < 20);
+        QK_ASSERT_NEAR_REL(r->ratio, r->best / 20.0, 1e-6);
+        /* f32 against double arithmetic: the same errors to 1e-4 */
+        QK_ASSERT_NEAR_REL(r->err_plain, err[g][20], 1e-4);
+        QK_ASSERT_NEAR_REL(r->err_best, err[g][r->best], 1e-4);
+        /* the minimum; the same index unless the runner-up is within 1e-4 */
+        if (second > err[g][bf] * (1 + 1e-4)) assert_int_equal(r->best, bf);
+        assert_true(err[g][r->best] <= err[g][bf] * (1 + 1e-4));
+        n_nonzero += r->best > 0;
+    }
+    assert_true(n_nonzero >= 2); /* the scaling is not trivially off */
+    for (int i = 0; i < QK_LINEAR_OUTPUT; i++) free(cap.x[i]);
+    free(y);
+    free(x);
+    owned_free(&o);
+    qk_llama_model_free(m);
+}
+
 /* ---- clipping ----------------------------------------------------------- */
 
 /* Independent error of a clip result: sum over rows and groups of the mean
@@ -462,6 +672,7 @@ int main(void) {
         cmocka_unit_test(test_w_mean_hand),
         cmocka_unit_test(test_fold_preserves_function),
         cmocka_unit_test(test_awq_beats_rtn_on_outliers),
+        cmocka_unit_test(test_search_is_brute_force_min),
         cmocka_unit_test(test_clip_never_worse),
         cmocka_unit_test(test_awq_errors),
         cmocka_unit_test(test_weight_format_parse),

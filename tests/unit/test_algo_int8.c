@@ -38,6 +38,42 @@ static void test_int8_gemm_exact(void **state) {
     free(c);
 }
 
+/* The blocked f32 (BLAS) product against int64 loops on odd shapes: a
+** single element, outputs one short of / one past a tile of 64, columns
+** one short of / one past the 1024-column exact block, and k = 0. Codes
+** of +-127/-128 only in some rows, so sums sit near the 2^24 limit. */
+static void test_int8_gemm_odd_sizes(void **state) {
+    (void)state;
+    static const int sizes[][3] = {{1, 1, 1},     {3, 5, 7},     {1, 63, 1023},
+                                   {5, 65, 1025}, {2, 129, 33},  {7, 3, 2049},
+                                   {4, 1, 1024},  {1, 64, 3071}, {3, 2, 0}};
+    qk_test_rng rng;
+    qk_test_rng_seed(&rng, 99);
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        const int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
+        int8_t *a = malloc((size_t)M * K + 1), *b = malloc((size_t)N * K + 1);
+        int32_t *c = malloc((size_t)M * N * sizeof *c);
+        for (int i = 0; i < M * K; i++)
+            a[i] =
+                (int8_t)(i < K ? (i % 2 ? 127 : -128) : (int)(qk_test_rng_u64(&rng) % 256) - 128);
+        for (int i = 0; i < N * K; i++)
+            b[i] = (int8_t)(i < K ? -128 : (int)(qk_test_rng_u64(&rng) % 256) - 128);
+        for (int i = 0; i < M * N; i++) c[i] = 12345; /* overwritten, also for k = 0 */
+        QK_ASSERT_OK(qk_int8_gemm(a, b, M, N, K, c));
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                int64_t acc = 0;
+                for (int k = 0; k < K; k++) acc += (int64_t)a[i * K + k] * b[j * K + k];
+                if (c[i * N + j] != acc)
+                    fail_msg("%d x %d x %d: c[%d][%d] = %d, want %lld", M, N, K, i, j, c[i * N + j],
+                             (long long)acc);
+            }
+        free(a);
+        free(b);
+        free(c);
+    }
+}
+
 /* bitsandbytes' int8_vectorwise_quant by hand: threshold 6; row 0 has the
 ** outlier 7 (column 2), row 1 has 6 exactly (column 1: |x| >= threshold).
 ** Row absmax over the non-outlier elements, so row 0's -2 in outlier
@@ -84,10 +120,14 @@ static float f16r(float v) {
     return qk_f16_to_f32(qk_f32_to_f16(v));
 }
 
-/* Independent LLM.int8 in double: codes by bitsandbytes' f32 rules, int64
-** dot products, scales applied in double, outlier columns in f16 inputs. */
-static void ref_llm_int8(const float *x, const float *w, int n, int out, int in, float thr,
-                         bool fp16_w, double *y) {
+/* Independent LLM.int8: codes by bitsandbytes' f32 rules, int64 dot
+** products; the int part dequantized as bitsandbytes' mm_dequant does it
+** in f32, acc * (row absmax * col absmax) * (1 / 127^2), into ipart; the
+** outlier columns (of this batch) from f16-rounded inputs in double into
+** hi, and the sum of their |products| into habs. Returns the number of
+** outlier columns. */
+static int ref_llm_int8(const float *x, const float *w, int n, int out, int in, float thr,
+                        bool fp16_w, float *ipart, double *hi, double *habs) {
     int8_t *qw = malloc((size_t)out * in), *qx = malloc((size_t)n * in);
     float *wmax = malloc(out * sizeof *wmax), *xmax = malloc(n * sizeof *xmax);
     bool *outl = calloc(in, sizeof *outl);
@@ -98,9 +138,12 @@ static void ref_llm_int8(const float *x, const float *w, int n, int out, int in,
         for (int i = 0; i < in; i++)
             qw[o * in + i] = (int8_t)nearbyintf(w[o * in + i] * (127.0f / m));
     }
-    for (int t = 0; t < n; t++)
-        for (int i = 0; i < in; i++)
+    int n_outl = 0;
+    for (int i = 0; i < in; i++) {
+        for (int t = 0; t < n; t++)
             if (thr > 0 && fabsf(x[t * in + i]) >= thr) outl[i] = true;
+        n_outl += outl[i];
+    }
     for (int t = 0; t < n; t++) {
         float m = 0;
         for (int i = 0; i < in; i++)
@@ -112,29 +155,39 @@ static void ref_llm_int8(const float *x, const float *w, int n, int out, int in,
     for (int t = 0; t < n; t++)
         for (int o = 0; o < out; o++) {
             int64_t acc = 0;
-            double hi = 0;
+            double h = 0, ha = 0;
             for (int i = 0; i < in; i++) {
                 acc += (int64_t)qx[t * in + i] * qw[o * in + i];
                 if (outl[i]) {
                     const float wv = fp16_w ? w[o * in + i] : qw[o * in + i] * wmax[o] / 127.0f;
-                    hi += (double)f16r(x[t * in + i]) * f16r(wv);
+                    const double p = (double)f16r(x[t * in + i]) * f16r(wv);
+                    h += p;
+                    ha += fabs(p);
                 }
             }
-            y[t * out + o] = (double)acc * xmax[t] * wmax[o] / (127.0 * 127.0) + hi;
+            const float rc = xmax[t] * wmax[o];
+            ipart[t * out + o] = ((float)acc * rc) * (1.0f / 16129.0f);
+            hi[t * out + o] = h;
+            habs[t * out + o] = ha;
         }
     free(qw);
     free(qx);
     free(wmax);
     free(xmax);
     free(outl);
+    return n_outl;
 }
 
+/* One linear, called on the whole batch and then on sub-batches: the
+** outlier columns are those of each call's rows. The int part is exact
+** (bit-equal where a row has no outlier column), the f16 part within
+** the rounding of an f32 sum of <= 3 products and one addition. */
 static void check_llm_int8(float thr, bool fp16_w, int64_t want_outliers) {
     enum { N = 9, OUT = 70, IN = 80 };
     qk_test_rng rng;
     qk_test_rng_seed(&rng, 12);
-    float x[N * IN], w[OUT * IN], y[N * OUT];
-    double ref[N * OUT];
+    float x[N * IN], w[OUT * IN], y[N * OUT], ip[N * OUT];
+    double hi[N * OUT], habs[N * OUT];
     qk_test_fill_normal(&rng, x, N * IN, 1.0f);
     qk_test_fill_normal(&rng, w, OUT * IN, 0.1f);
     for (int i = 0; i < N * IN; i++) x[i] = fmaxf(fminf(x[i], 5.0f), -5.0f);
@@ -155,22 +208,41 @@ static void check_llm_int8(float thr, bool fp16_w, int64_t want_outliers) {
     opt.stats = &stats;
     qk_llm_int8_linear *l;
     QK_ASSERT_OK(qk_llm_int8_linear_create(&wv, &opt, &l));
-    QK_ASSERT_OK(qk_llm_int8_linear_matmul(l, x, N, y));
-    ref_llm_int8(x, w, N, OUT, IN, thr, fp16_w, ref);
-    double max_abs = 0;
-    for (int i = 0; i < N * OUT; i++) max_abs = fmax(max_abs, fabs(ref[i]));
-    /* f32 scaling of an exact integer (3 roundings), f32 sums of <= 3
-    ** outlier products: 1e-6 of the output range */
-    for (int i = 0; i < N * OUT; i++) QK_ASSERT_NEAR_ABS(y[i], ref[i], 1e-6 * max_abs);
-    assert_int_equal(stats.calls, 1);
-    assert_int_equal(stats.outlier_cols, want_outliers);
+    /* batches: all rows; rows 0-1 (column 61 only at 6.0); rows 2-4
+    ** (column 7); rows 6-8 (none) */
+    static const int batch[][2] = {{0, N}, {0, 2}, {2, 3}, {6, 3}};
+    int64_t sum_outl = 0;
+    for (int bi = 0; bi < 4; bi++) {
+        const int r0 = batch[bi][0], n = batch[bi][1];
+        const float *xb = x + r0 * IN;
+        QK_ASSERT_OK(qk_llm_int8_linear_matmul(l, xb, n, y));
+        const int n_outl = ref_llm_int8(xb, w, n, OUT, IN, thr, fp16_w, ip, hi, habs);
+        sum_outl += n_outl;
+        assert_int_equal(stats.calls, bi + 1);
+        assert_int_equal(stats.outlier_cols, sum_outl);
+        if (bi == 0) assert_int_equal(n_outl, want_outliers);
+        for (int i = 0; i < n * OUT; i++) {
+            if (n_outl == 0) {
+                QK_ASSERT_F32_BITS_EQ(y[i], ip[i]);
+                continue;
+            }
+            const double want = (double)ip[i] + hi[i];
+            const double tol = 0x1p-22 * (fabs(want) + 2 * habs[i]);
+            if (fabs(y[i] - want) > tol)
+                fail_msg("batch %d, element %d: %.9g, want %.9g (int %.9g + f16 %.9g)", bi, i,
+                         (double)y[i], want, (double)ip[i], hi[i]);
+        }
+    }
+    if (thr == 6.0f) assert_int_equal(sum_outl, 3 + 1 + 1 + 0);
     /* the int8 error is real: not simply the float product */
-    double diff = 0;
+    QK_ASSERT_OK(qk_llm_int8_linear_matmul(l, x, N, y));
+    double diff = 0, max_abs = 0;
     for (int t = 0; t < N; t++)
         for (int o = 0; o < OUT; o++) {
             double f = 0;
             for (int i = 0; i < IN; i++) f += (double)x[t * IN + i] * w[o * IN + i];
             diff = fmax(diff, fabs(f - y[t * OUT + o]));
+            max_abs = fmax(max_abs, fabs(f));
         }
     assert_true(diff > 1e-4 && diff < 0.05 * max_abs);
     qk_llm_int8_linear_free(l);
@@ -221,8 +293,9 @@ static void test_w8a8_matmul(void **state) {
         for (int o = 0; o < OUT; o++) {
             int64_t acc = 0;
             for (int i = 0; i < IN; i++) acc += (int64_t)qx[t * IN + i] * qw[o * IN + i];
+            /* exact integer times an f32 scale product: two f32 roundings */
             const double want = (double)acc * sx[t] * sw[o];
-            QK_ASSERT_NEAR_ABS(y[t * OUT + o], want, 1e-6 * (1 + fabs(want)));
+            QK_ASSERT_NEAR_ABS(y[t * OUT + o], want, 0x1p-22 * fabs(want));
             if (t == 3) QK_ASSERT_F32_BITS_EQ(y[t * OUT + o], 0.0f);
         }
     qk_w8a8_linear_free(l);
@@ -294,6 +367,7 @@ static void test_smoothquant_model(void **state) {
     assert_non_null(in.max_abs);
     float before_norm[64];
     memcpy(before_norm, qk_llama_model_layer(m, 1)->ffn_norm.data, sizeof before_norm);
+    qk_llama_model *orig = qk_test_random_model(&HP, 31); /* the same weights */
 
     qk_smoothquant_options opt;
     qk_smoothquant_options_default(&opt);
@@ -306,7 +380,38 @@ static void test_smoothquant_model(void **state) {
     assert_true(changed > 32);
     float *smoothed = logits_of(m, tokens, T);
     for (int i = 0; i < T * HP.n_vocab; i++)
-        QK_ASSERT_NEAR_ABS(smoothed[i], base[i], 1e-4 * (1 + fabs(base[i])));
+        QK_ASSERT_NEAR_ABS(smoothed[i], base[i], 1e-5 * (1 + fabs(base[i])));
+    /* s_j = max|X_j|^alpha / max|W_j|^(1 - alpha), max|W_j| over the
+    ** group's stacked weights (q, k, v after attn_norm; gate, up after
+    ** ffn_norm), recomputed in double from the calibration maxima and the
+    ** original weights: the norm is divided by s, the columns multiplied */
+    for (int32_t l = 0; l < HP.n_layer; l++) {
+        const qk_llama_layer_weights *o = qk_llama_model_layer(orig, l);
+        const qk_llama_layer_weights *n = qk_llama_model_layer(m, l);
+        const qk_tensor_view *ow[2][3] = {{&o->wq, &o->wk, &o->wv}, {&o->w_gate, &o->w_up, NULL}};
+        const qk_tensor_view *nw[2][3] = {{&n->wq, &n->wk, &n->wv}, {&n->w_gate, &n->w_up, NULL}};
+        const float *onorm[2] = {o->attn_norm.data, o->ffn_norm.data};
+        const float *nnorm[2] = {n->attn_norm.data, n->ffn_norm.data};
+        const qk_llama_linear first[2] = {QK_LINEAR_Q, QK_LINEAR_GATE};
+        for (int g = 0; g < 2; g++) {
+            qk_calib_input ci;
+            QK_ASSERT_OK(qk_calib_stats_get(stats, l, first[g], &ci));
+            for (int64_t j = 0; j < HP.n_embd; j++) {
+                double wmax = 0;
+                for (int k = 0; k < 3 && ow[g][k]; k++)
+                    for (int64_t r = 0; r < ow[g][k]->shape[0]; r++)
+                        wmax = fmax(wmax, fabs(((const float *)ow[g][k]->data)[r * HP.n_embd + j]));
+                const double sj = sqrt((double)ci.max_abs[j]) / sqrt(fmax(wmax, 1e-5));
+                QK_ASSERT_NEAR_REL(nnorm[g][j], onorm[g][j] / sj, 2e-6);
+                for (int k = 0; k < 3 && ow[g][k]; k++)
+                    for (int64_t r = 0; r < ow[g][k]->shape[0]; r += 5)
+                        QK_ASSERT_NEAR_REL(((const float *)nw[g][k]->data)[r * HP.n_embd + j],
+                                           ((const float *)ow[g][k]->data)[r * HP.n_embd + j] * sj,
+                                           2e-6);
+            }
+        }
+    }
+    qk_llama_model_free(orig);
 
     /* now W8A8 (smoothing again would double it: plain W8A8 on the
     ** smoothed weights) */
@@ -414,19 +519,37 @@ static void test_simulate_specs(void **state) {
     m = qk_test_random_model(&hp, 2);
     QK_ASSERT_OK(qk_simulate_apply(m, "smoothquant_w8a8:0.8", &so, &rep));
     assert_string_equal(rep.method, "smoothquant_w8a8:0.8");
-    const char *bad[] = {"llm_int8:x", "smoothquant_w8a8:2", "awq_", "w4g128x", "llm_int8:-1"};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    /* bad specs are refused with a message that
+    ** names the spec */
+    const char *bad[] = {"llm_int8:x",
+                         "smoothquant_w8a8:2",
+                         "awq_",
+                         "w4g128x",
+                         "llm_int8:-1",
+                         "awq_w4g0",
+                         "smoothquant_w8a8:",
+                         "nf4b48",
+                         "w8a8:0.5",
+                         "llm_int8:6x",
+                         "awq_llm_int8",
+                         ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         QK_ASSERT_STATUS(qk_simulate_apply(m, bad[i], &so, &rep), QK_ERR_INVALID_ARG);
+        char quoted[64];
+        snprintf(quoted, sizeof quoted, "'%s'", bad[i]);
+        if (!strstr(qk_last_error(), quoted))
+            fail_msg("spec %s: message '%s' does not name it", quoted, qk_last_error());
+    }
     qk_llama_model_free(m);
     qk_llama_model_free(orig);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_int8_gemm_exact),         cmocka_unit_test(test_vectorwise_hand),
-        cmocka_unit_test(test_llm_int8_matmul),         cmocka_unit_test(test_w8a8_matmul),
-        cmocka_unit_test(test_smoothquant_scales_hand), cmocka_unit_test(test_smoothquant_model),
-        cmocka_unit_test(test_simulate_specs),
+        cmocka_unit_test(test_int8_gemm_exact),   cmocka_unit_test(test_int8_gemm_odd_sizes),
+        cmocka_unit_test(test_vectorwise_hand),   cmocka_unit_test(test_llm_int8_matmul),
+        cmocka_unit_test(test_w8a8_matmul),       cmocka_unit_test(test_smoothquant_scales_hand),
+        cmocka_unit_test(test_smoothquant_model), cmocka_unit_test(test_simulate_specs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,8 +3,8 @@
 ** a hand-computed group; every instruction-set variant gives
 ** qk_affine_quantize's codes, scales and zero points byte for byte on random
 ** and adversarial data (odd lengths, partial groups, groups longer than a
-** row, zeros, constants, outliers, subnormals, huge values) for every bit
-** width, symmetry, range kind, range mode and scale type; results
+** row, zeros, constants, outliers, subnormals, huge values) for 2, 4 and 8
+** bits, both symmetries, every range kind, range mode and scale type; results
 ** independent of the thread count; NaN/Inf and overflowing ranges rejected
 ** with row and column; other granularities refused.
 */
@@ -100,14 +100,14 @@ static void check_scheme(const qk_affine_scheme *s, const float *x, int64_t rows
 static void test_variants_match_reference(void **state) {
     (void)state;
     const int64_t shapes[][2] = {{1, 1}, {3, 7}, {2, 33}, {5, 130}, {4, 257}, {2, 1000}};
-    const int32_t groups[] = {1, 3, 16, 32, 128, 4096};
+    const int32_t groups[] = {1, 3, 32, 4096};
     float *x = malloc(2000 * sizeof *x);
     for (int c = 0; c < N_CASES; c++) {
         for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
             const int64_t rows = shapes[sh][0], cols = shapes[sh][1];
             fill_case(c, x, rows * cols, sh);
             for (size_t gi = 0; gi < sizeof groups / sizeof groups[0]; gi++) {
-                for (int bits = 2; bits <= 8; bits += (bits == 4 ? 4 : 1)) {
+                for (int bits = 2; bits <= 8; bits *= 2) {
                     for (int sym = 0; sym < 2; sym++) {
                         qk_affine_scheme s = qk_affine_scheme_default(bits, sym);
                         s.granularity = QK_GRAN_GROUP;
