@@ -12,7 +12,7 @@
 ** - the f32 GGUF of an affine result holds the dequantized weights and the
 **   source's other tensors; a GGUF-target result is written byte for byte;
 ** - missing calibration is an error.
-** labels: fixtures
+** labels: slow fixtures
 */
 #include "qk_test.h"
 
