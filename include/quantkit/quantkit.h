@@ -25,5 +25,6 @@
 #include "quantkit/checkpoint.h"
 #include "quantkit/sensitivity.h"
 #include "quantkit/mixed.h"
+#include "quantkit/quant_config.h"
 
 #endif /* QUANTKIT_QUANTKIT_H */

@@ -4,6 +4,7 @@
 ** level quantkit uses is qk_isa_get() (CPU features, QK_FORCE_REF, QK_ISA).
 ** Also the checked, parallel row entry points.
 */
+#include <float.h>   /* FLT_MAX */
 #include <pthread.h> /* pthread_once */
 #include <stdlib.h>  /* malloc */
 
@@ -119,6 +120,30 @@ static int64_t first_nonfinite(const float *x, int64_t n) {
     return n;
 }
 
+/* Whether x[0..n) is finite with every |x_i| <= limit (a positive float):
+** one branch-free pass on the bit patterns (for non-negative floats the
+** integer order is the float order, and NaN/Inf are above every finite
+** limit), vectorized by the compiler; the exact checks run only on rows
+** that fail it. */
+static bool row_clean(const float *x, int64_t n, float limit) {
+    if (!(limit <= FLT_MAX)) limit = FLT_MAX;
+    uint32_t lim;
+    memcpy(&lim, &limit, sizeof lim);
+    int32_t bad = 0;
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        int32_t b[64];
+        memcpy(b, x + i, sizeof b);
+        for (int k = 0; k < 64; k++) bad |= (b[k] & 0x7FFFFFFF) > (int32_t)lim;
+    }
+    for (; i < n; i++) {
+        int32_t b;
+        memcpy(&b, x + i, sizeof b);
+        bad |= (b & 0x7FFFFFFF) > (int32_t)lim;
+    }
+    return bad == 0;
+}
+
 /* First block of a quantized row whose f16 scale is Inf/NaN, or -1. */
 static int64_t first_bad_block(qk_type type, const unsigned char *row, int64_t nblocks,
                                size_t block_bytes) {
@@ -151,6 +176,7 @@ qk_status qk_kernels_quantize_rows(qk_type type, const float *x, void *dst, int6
         return qk_error_set(QK_ERR_OVERFLOW, "quantize: %lld x %lld elements overflow",
                             (long long)nrows, (long long)ncols);
     const int64_t nblocks = ncols / tr->block_elems;
+    const float limit = qk_type_max_magnitude(type);
     /* each row: finiteness, then the kernel, then the scales; the first
     ** failing row (lowest index) is reported whatever the thread count */
     int64_t first_bad = nrows;
@@ -158,8 +184,7 @@ qk_status qk_kernels_quantize_rows(qk_type type, const float *x, void *dst, int6
     for (int64_t r = 0; r < nrows; r++) {
         const float *xr = x + r * ncols;
         unsigned char *yr = (unsigned char *)dst + (size_t)r * row_bytes;
-        if (first_nonfinite(xr, ncols) < ncols ||
-            qk_quantize_check_magnitude(type, xr, ncols, r) != QK_OK) {
+        if (!row_clean(xr, ncols, limit)) {
             if (r < first_bad) first_bad = r;
             continue;
         }

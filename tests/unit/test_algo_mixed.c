@@ -58,6 +58,7 @@ static void test_layout_and_explicit_types(void **state) {
     qk_quantize_report plan, rep;
     QK_ASSERT_OK(qk_quantize_plan(model_path(), &o, &plan));
     const uint64_t predicted = qk_quantize_file_bytes(&plan, offset, align);
+    qk_quantize_report_free(&plan);
     QK_ASSERT_OK(qk_quantize_model(model_path(), out, &o, &rep));
     assert_int_equal(rep.output_bytes, predicted);
     assert_int_equal(file_size(out), predicted);

@@ -5,6 +5,7 @@
 ** post-training quantization (GPTQ, AWQ; docs/CALIBRATED.md) onto those
 ** block types or onto affine grids (--bits, --group ...).
 */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,8 @@
 #include "cli.h"
 #include "commands.h"
 #include "quantize_checkpoint.h"
+#include "quantize_config.h"
+#include "quantize_mixed.h"
 
 typedef struct quantize_progress {
     cli_progress bar;
@@ -367,6 +370,8 @@ int cmd_quantize(int argc, char **argv) {
     bool pure = false, allow_requantize = false, dry_run = false, verbose = false;
     bool allow_nonfinite = false;
     cli_string_list overrides = {0};
+    quantize_mixed_args mx = {.max_kl = NAN, .kl_chunks = 4};
+    const char *save_config = NULL, *config = NULL;
     calib_args ca = {.method = "rtn",
                      .format = "gguf",
                      .samples = 128,
@@ -395,7 +400,7 @@ int cmd_quantize(int argc, char **argv) {
         {"verbose", CLI_FLAG, &verbose, "print the plan before quantizing"},
         {"method", CLI_STRING, &ca.method,
          "rtn (default), gptq, awq, awq+gptq (docs/CALIBRATED.md)"},
-        {"calib", CLI_STRING, &ca.calib_path, "calibration text (gptq, awq)"},
+        {"calib", CLI_STRING, &ca.calib_path, "calibration text (gptq, awq, --budget / --max-kl)"},
         {"calib-samples", CLI_INT, &ca.samples, "calibration windows (default 128)"},
         {"calib-len", CLI_INT, &ca.len, "tokens per window (default min(2048, model context))"},
         {"seed", CLI_INT, &ca.seed, "seed of the window positions (default 0)"},
@@ -421,6 +426,19 @@ int cmd_quantize(int argc, char **argv) {
         {"awq-search-seqs", CLI_INT, &ca.awq_seqs,
          "awq: windows AWQ's scale search uses per layer (default 0 = all)"},
         {"measure", CLI_FLAG, &ca.measure, "print each linear's H-weighted error and RTN's"},
+        {"budget", CLI_STRING, &mx.budget,
+         "mixed precision: largest output file (1234, 4.5MB, 3MiB, or 4.8bpw)"},
+        {"max-kl", CLI_DOUBLE, &mx.max_kl,
+         "mixed precision: smallest file whose predicted KL (nats) stays under X"},
+        {"mixed-formats", CLI_STRING, &mx.formats,
+         "candidate formats (default q2_k,q3_k,q4_k,q5_k,q6_k,q8_0,f16)"},
+        {"sens-proxy", CLI_STRING, &mx.proxy, "imatrix (default), hawq or output"},
+        {"sens-kl", CLI_STRING, &mx.kl_mode,
+         "none, calibrate (default with --calib: KL measured once per tensor), all"},
+        {"kl-chunks", CLI_INT, &mx.kl_chunks, "calibration windows the KL is measured on (4)"},
+        {"save-config", CLI_STRING, &save_config, "write every decision of this run as JSON"},
+        {"config", CLI_STRING, &config,
+         "replay a saved config (byte-identical output; other type options are ignored)"},
     };
     const size_t n_options = sizeof options / sizeof options[0];
     cli_common common;
@@ -480,6 +498,9 @@ int cmd_quantize(int argc, char **argv) {
     int rc = 1;
     qk_calib_stats *imatrix = NULL;
     qk_quantize_report rep = {0};
+    quantize_mixed_state ms = {0};
+    quantize_replay replay = {0};
+    const bool mixed = mx.budget || !isnan(mx.max_kl);
     for (int i = 0; i < overrides.count; i++) {
         if (!parse_override(overrides.items[i], &patterns[i], &ov[i].type)) {
             rc = cli_fail("quantize", "--tensor-type '%s': expected REGEX=TYPE with a known type",
@@ -513,6 +534,43 @@ int cmd_quantize(int argc, char **argv) {
         }
         opt.importance = imatrix;
     }
+    if (config) {
+        if (mixed || imatrix || calibrated) {
+            rc = cli_fail("quantize", "--config replays a run: no --budget, --max-kl, --imatrix, "
+                                      "--method, --bits, --format");
+            goto done;
+        }
+        if ((rc = quantize_config_replay(config, in_path, common.json, &opt, &replay)) != 0)
+            goto done;
+        rc = 1;
+        req = replay.req;
+    }
+    if (mixed) {
+        if (calibrated) {
+            rc = cli_fail("quantize", "--budget / --max-kl: round-to-nearest GGUF only (no "
+                                      "--method, --bits, --format yet)");
+            goto done;
+        }
+        mx.calib_path = ca.calib_path;
+        mx.samples = ca.samples;
+        mx.len = ca.len;
+        mx.seed = ca.seed;
+        if (mx.budget && !isnan(mx.max_kl)) {
+            rc = cli_fail("quantize", "give --budget or --max-kl, not both");
+            goto done;
+        }
+        mx.in_path = in_path;
+        mx.output = output ? output : "quantkit-mixed-dry-run.gguf";
+        mx.tokenizer_path = tokenizer_path;
+        mx.quiet = common.json;
+        if ((rc = quantize_mixed_prepare(&mx, &opt, &ms)) != 0) goto done;
+        rc = 1;
+        if (!common.json) quantize_mixed_print(&ms);
+    }
+    if (calibrated && save_config) {
+        rc = cli_fail("quantize", "--save-config: round-to-nearest GGUF runs only for now");
+        goto done;
+    }
     if (calibrated && !dry_run) {
         rc = quantize_calibrated(in_path, output, tokenizer_path, &opt, &req, &ca, &common);
         goto done;
@@ -523,7 +581,9 @@ int cmd_quantize(int argc, char **argv) {
             goto done;
         }
         if (common.json) {
-            cli_json_print(report_json(in_path, NULL, req.name, &rep));
+            json_t *o = report_json(in_path, NULL, req.name, &rep);
+            if (mixed) json_object_set_new(o, "allocation", quantize_mixed_json(&ms));
+            cli_json_print(o);
         } else {
             print_plan(&rep);
             printf("%llu weights, %llu bytes of tensor data, %.4f bits per weight\n",
@@ -554,8 +614,24 @@ int cmd_quantize(int argc, char **argv) {
         fprintf(stderr, "quantkit quantize: warning: %llu non-finite weights in %zu tensors "
                         "replaced by 0 (--allow-nonfinite)\n",
                 (unsigned long long)rep.n_nonfinite, rep.n_nonfinite_tensors);
+    if (config && replay.cfg.has_output && !common.json) {
+        char hex[65];
+        if (qk_file_sha256(output, hex, NULL) == QK_OK)
+            printf("replayed %s: output %s the recorded one (sha256 %s)\n", config,
+                   strcmp(hex, replay.cfg.output_sha256) == 0 ? "identical to" : "DIFFERS from",
+                   hex);
+    }
+    if (save_config) {
+        const quantize_run run = {.in_path = in_path, .output = output, .req = &req, .opt = &opt,
+                                  .imatrix_path = imatrix_path, .mixed = mixed ? &mx : NULL,
+                                  .mstate = &ms, .rep = &rep};
+        if ((rc = quantize_config_save(save_config, &run)) != 0) goto done;
+        rc = 1;
+    }
     if (common.json) {
-        cli_json_print(report_json(in_path, output, req.name, &rep));
+        json_t *o = report_json(in_path, output, req.name, &rep);
+        if (mixed) json_object_set_new(o, "allocation", quantize_mixed_json(&ms));
+        cli_json_print(o);
     } else {
         char a[32], b[32], c[32];
         printf("quantized %s -> %s (%s%s)\n", in_path, output, req.name, req.pure ? ", pure" : "");
@@ -568,6 +644,8 @@ int cmd_quantize(int argc, char **argv) {
     }
     rc = 0;
 done:
+    quantize_mixed_free(&ms);
+    quantize_replay_free(&replay);
     for (int i = 0; i < overrides.count; i++) free(patterns[i]);
     qk_quantize_report_free(&rep);
     qk_calib_stats_free(imatrix);

@@ -90,7 +90,8 @@ static const char *STYLE =
     "nav ul{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.4em 1.2em}"
     "a{color:#1f5fa6}table{border-collapse:collapse;font-size:.86em;margin:.6em 0}"
     "th,td{border:1px solid #ddd;padding:.2em .5em;text-align:right;white-space:nowrap}"
-    "th{background:#f3f3f3;position:sticky;top:0}td.l,th.l{text-align:left}"
+    "th{background:#f3f3f3}table.tensors th{position:sticky;top:0}td.l,th.l{text-align:left}"
+    "th[colspan]{text-align:center}"
     "tr.chosen td.name{font-weight:600}.muted{color:#777}.note{color:#555;font-size:.9em}"
     ".kv td:first-child{text-align:left;color:#555}.scroll{overflow-x:auto}"
     "figure{margin:1em 0}figure svg{max-width:100%;height:auto;display:block}"
@@ -339,10 +340,23 @@ static void num_cell(html *h, const char *fmt, double v) {
         put(h, "<td class=\"muted\">-</td>");
 }
 
+static double type_bpw(qk_type t) {
+    const qk_type_traits *tr = qk_type_get_traits(t);
+    return tr ? 8.0 * tr->block_bytes / tr->block_elems : 0.0;
+}
+
 static void section_sensitivity(html *h, const rp_report *r) {
     const rp_sens *sn = &r->sens;
     if (!sn->present) return;
     const qk_sensitivity *s = &sn->s;
+    /* the columns in order of bits per weight */
+    size_t col[QK_SENS_MAX_FORMATS];
+    for (size_t f = 0; f < s->n_formats; f++) {
+        size_t k = f;
+        for (; k > 0 && type_bpw(s->formats[col[k - 1]]) > type_bpw(s->formats[f]); k--)
+            col[k] = col[k - 1];
+        col[k] = f;
+    }
     const qk_type rank_type = s->formats[sn->rank_format];
     out(h,
         "<section id=\"sensitivity\"><h2>Sensitivity ranking</h2>\n<p class=\"note\">Every "
@@ -367,8 +381,8 @@ static void section_sensitivity(html *h, const rp_report *r) {
            "<tr><th class=\"l\" rowspan=\"2\">rank</th><th class=\"l\" rowspan=\"2\">tensor</th>"
            "<th class=\"l\" rowspan=\"2\">shape</th><th class=\"l\" rowspan=\"2\">QUANT type</th>");
     out(h, "<th rowspan=\"2\">predicted loss in %s</th>", qk_type_name(rank_type));
-    for (size_t f = 0; f < s->n_formats; f++)
-        out(h, "<th colspan=\"3\">%s</th>", qk_type_name(s->formats[f]));
+    for (size_t c = 0; c < s->n_formats; c++)
+        out(h, "<th colspan=\"3\">%s</th>", qk_type_name(s->formats[col[c]]));
     put(h, "</tr><tr>");
     for (size_t f = 0; f < s->n_formats; f++)
         put(h, "<th>SQNR dB</th><th>output error</th><th>Hessian</th>");
@@ -385,8 +399,8 @@ static void section_sensitivity(html *h, const rp_report *r) {
         out(h, "</td><td class=\"l\">%lld x %lld</td><td class=\"l\">%s</td>", (long long)t->rows,
             (long long)t->cols, row && row->in_quant ? qk_type_name(row->quant_type) : "absent");
         num_cell(h, "<td>%.4e</td>", t->entries[sn->rank_format].predicted);
-        for (size_t f = 0; f < s->n_formats; f++) {
-            const qk_sens_entry *e = &t->entries[f];
+        for (size_t c = 0; c < s->n_formats; c++) {
+            const qk_sens_entry *e = &t->entries[col[c]];
             if (!e->available) {
                 put(h, "<td class=\"muted\" colspan=\"3\">n/a</td>");
                 continue;
