@@ -25,7 +25,7 @@ declare -A runs=(
   [ckpt_config]=80000 [dequant_blocks]=100000 [dequant_codebook]=60000 [gguf_read]=6000
   [hf_config]=300000 [llama2c_header]=100000 [model_source_hf]=14000
   [safetensors_header]=50000 [tokenizer_json]=40000 [tokenizer_llama2c]=20000
-  [tokenizer_spm_model]=20000
+  [tokenizer_spm_model]=20000 [quant_config]=30000
 )
 default_runs=20000
 jobs=2

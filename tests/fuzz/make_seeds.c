@@ -144,6 +144,7 @@ int main(int argc, char **argv) {
     seeds_gguf_models(tmp);
     seeds_dequant_codebook();
     seeds_ckpt_config();
+    seeds_quant_config(tmp);
     rmdir(tmp);
     printf("fuzz_make_seeds: seeds written to %s\n", corpus_root);
     return 0;

@@ -54,5 +54,6 @@ void seeds_model_source_hf(const char *tmp_dir);
 void seeds_gguf_models(const char *tmp_dir);
 void seeds_dequant_codebook(void);
 void seeds_ckpt_config(void);
+void seeds_quant_config(const char *tmp_dir);
 
 #endif

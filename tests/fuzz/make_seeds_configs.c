@@ -1,9 +1,11 @@
 /*
 ** Seeds of the configuration targets that are not model files:
 ** ckpt_config (config.json, NUL, quantize_config.json, NUL,
-** quant_config.json; see fuzz_ckpt_config.c).
+** quant_config.json; see fuzz_ckpt_config.c) and quant_config (quantkit's
+** own JSON quantization config; see fuzz_quant_config.c).
 */
-#include <string.h> /* strlen */
+#include <stdlib.h> /* calloc, free */
+#include <string.h> /* strlen, strdup, memcpy */
 
 #include "make_seeds.h"
 
@@ -111,4 +113,72 @@ void seeds_ckpt_config(void) {
     write_seed(T, "seed-gptq-format-beside", format_beside, sizeof format_beside - 1);
     write_seed(T, "broken-side-not-object", side_not_object, sizeof side_not_object - 1);
     write_seed(T, "broken-side-json", side_broken, sizeof side_broken - 1);
+}
+
+/* ------------------------------------------------------------------------
+** quant_config: quantkit's JSON quantization config, written through the
+** API (so the seeds follow the schema), plus hand-broken texts.
+*/
+static void save_config_seed(qk_quant_config *c, const char *tmp_dir, const char *name) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", tmp_dir, name);
+    check(qk_quant_config_save(c, path), "saving a quant_config seed");
+    adopt("quant_config", name, path);
+}
+
+void seeds_quant_config(const char *tmp_dir) {
+    static const char *const SHA =
+        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    qk_quant_config c;
+    check(qk_quant_config_init(&c), "quant_config init");
+    c.type = strdup("q4_k_m");
+    c.n_tensors = 2;
+    c.tensors = calloc(2, sizeof *c.tensors);
+    c.tensors[0].name = strdup("token_embd.weight");
+    c.tensors[0].type = QK_TYPE_Q4_K;
+    c.tensors[1].name = strdup("blk.0.attn_v.weight");
+    c.tensors[1].type = QK_TYPE_Q6_K;
+    save_config_seed(&c, tmp_dir, "seed-rtn-minimal.json");
+
+    c.input_path = strdup("models/fixture-llama-7m");
+    c.n_input_files = 1;
+    c.input_files = calloc(1, sizeof *c.input_files);
+    c.input_files[0].name = strdup("model.safetensors");
+    c.input_files[0].bytes = 13638144;
+    memcpy(c.input_files[0].sha256, SHA, 65);
+    c.n_overrides = 1;
+    c.overrides = calloc(1, sizeof *c.overrides);
+    c.overrides[0].pattern = strdup("attn_v");
+    c.overrides[0].type = QK_TYPE_Q8_0;
+    free(c.method);
+    c.method = strdup("gptq");
+    check(qk_quant_config_set_int(&c, "bits", 4), "param");
+    check(qk_quant_config_set_real(&c, "damp", 0.01), "param");
+    check(qk_quant_config_set_bool(&c, "act_order", true), "param");
+    check(qk_quant_config_set_string(&c, "note", "seed"), "param");
+    c.importance = QK_CONFIG_IMPORTANCE_CALIBRATION;
+    c.has_calibration = true;
+    c.calib_text = strdup("calib.txt");
+    memcpy(c.calib_sha256, SHA, 65);
+    c.calib_samples = 128;
+    c.calib_len = 512;
+    c.calib_seed = 7;
+    c.has_output = true;
+    c.output_path = strdup("out.gguf");
+    c.output_bytes = 4331456;
+    memcpy(c.output_sha256, SHA, 65);
+    save_config_seed(&c, tmp_dir, "seed-gptq-full.json");
+    qk_quant_config_free(&c);
+
+    static const struct {
+        const char *name, *text;
+    } broken[] = {
+        {"broken-not-object.json", "[1, 2]"},
+        {"broken-json.json", "{\"schema\": \"quantkit.quant_config\", "},
+        {"broken-schema.json", "{\"schema\": \"other\", \"schema_version\": 1}"},
+        {"broken-version.json", "{\"schema\": \"quantkit.quant_config\", \"schema_version\": 99}"},
+        {"broken-empty.json", "{}"},
+    };
+    for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++)
+        write_seed("quant_config", broken[i].name, broken[i].text, strlen(broken[i].text));
 }
