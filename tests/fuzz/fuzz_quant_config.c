@@ -14,7 +14,9 @@ static bool hex64(const char *s) {
     return s[64] == '\0';
 }
 
-static bool valid_type(int64_t t) { return t >= 0 && t < QK_TYPE_COUNT; }
+static bool valid_type(int64_t t) {
+    return t >= 0 && t < QK_TYPE_COUNT;
+}
 
 static void check_config(const qk_quant_config *c) {
     FUZZ_CHECK(c->schema_version == QK_QUANT_CONFIG_VERSION);
