@@ -117,6 +117,30 @@ double qk_ggml_kblock_error(const qk_ggml_kparams *p, const qk_ggml_kblock *b, c
 double qk_ggml_kblock_refine(const qk_ggml_kparams *p, qk_ggml_kblock *b, const float *x,
                              const float *w);
 
+/* ---- the two-start search (ggml_kquant.c) -----------------------------
+** quantkit's quantizers of the K formats and IQ4_NL: every block starts
+** from ggml's own block (with the importance) and from a second start (the
+** other weighting), both are refined, and the lower weighted squared error
+** wins (ggml's start on a tie). A format supplies its starts and its
+** packing; blocks of importance weights that are all zero count as none. */
+#define QK_GGML_KFORMAT_MAX_BYTES 256 /* packed bytes of the largest block */
+
+typedef struct qk_ggml_kformat {
+    const qk_ggml_kparams *params;
+    int block_elems;    /* values per block */
+    size_t block_bytes; /* packed bytes per block, <= QK_GGML_KFORMAT_MAX_BYTES */
+    /* Start s (0: ggml's block with importance w; 1: the second start):
+    ** its packed bytes and its common form. */
+    void (*start)(const float *x, const float *w, int s, void *packed, qk_ggml_kblock *k);
+    /* Packs a block given in the common form. */
+    void (*pack)(const qk_ggml_kblock *k, void *packed);
+    /* false: a start whose super-scale D is 0 is kept as ggml writes it */
+    bool refine_zero_scale;
+} qk_ggml_kformat;
+
+void qk_ggml_quantize_two_starts(const qk_ggml_kformat *f, const float *x, void *dst, int64_t n,
+                                 const float *imp);
+
 /* ---- scale searches (ggml_search.c) ------------------------------------
 ** Each follows the arithmetic of the ggml function of the same name
 ** (ggml-quants.c), so that callers that need ggml's exact output get it.

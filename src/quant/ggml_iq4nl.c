@@ -80,34 +80,27 @@ void qk_ggml_iq4_nl_block_ggml(const float *x, qk_block_iq4_nl *y, const float *
     pack(qk_f32_to_f16(d), L, y);
 }
 
+/* Start 0: ggml's block; start 1: unit weights, or no importance. */
+static void start_iq4nl(const float *x, const float *w, int s, void *packed, qk_ggml_kblock *k) {
+    uint8_t L[32];
+    const float d = block_search(x, L, s == 0 ? w : NULL, s == 1 && !w);
+    memset(k, 0, sizeof *k);
+    k->d = qk_f32_to_f16(d);
+    for (int j = 0; j < 32; j++) k->L[j] = (int8_t)L[j];
+    pack(k->d, L, packed);
+}
+
+static void pack_iq4nl(const qk_ggml_kblock *k, void *packed) {
+    uint8_t L[32];
+    for (int j = 0; j < 32; j++) L[j] = (uint8_t)k->L[j];
+    pack(k->d, L, packed);
+}
+
 void qk_ggml_quantize_iq4_nl(const float *x, void *dst, int64_t n, const float *imp) {
-    qk_block_iq4_nl *y = dst;
-    for (int64_t i = 0; i < n / QK_GGML_QK; i++) {
-        const float *xb = x + i * QK_GGML_QK;
-        const float *wb = imp ? imp + i * QK_GGML_QK : NULL;
-        if (wb) {
-            bool any = false;
-            for (int j = 0; j < 32; j++) any |= wb[j] != 0.0f;
-            if (!any) wb = NULL;
-        }
-        /* start 0: ggml's block; start 1: unit weights, or no importance */
-        double best = 0;
-        for (int st = 0; st < 2; st++) {
-            uint8_t L[32];
-            const float d = block_search(xb, L, st == 0 ? wb : NULL, st == 1 && !wb);
-            qk_ggml_kblock k;
-            memset(&k, 0, sizeof k);
-            k.d = qk_f32_to_f16(d);
-            for (int j = 0; j < 32; j++) k.L[j] = (int8_t)L[j];
-            double e = qk_ggml_kblock_error(&IQ4NL_PARAMS, &k, xb, wb);
-            if (k.d != 0) e = qk_ggml_kblock_refine(&IQ4NL_PARAMS, &k, xb, wb);
-            if (st == 0 || e < best) {
-                best = e;
-                for (int j = 0; j < 32; j++) L[j] = (uint8_t)k.L[j];
-                pack(k.d, L, &y[i]);
-            }
-        }
-    }
+    /* a block whose scale is 0 stays as ggml writes it */
+    static const qk_ggml_kformat F = {&IQ4NL_PARAMS, QK_GGML_QK, sizeof(qk_block_iq4_nl),
+                                      start_iq4nl,   pack_iq4nl, false};
+    qk_ggml_quantize_two_starts(&F, x, dst, n, imp);
 }
 
 void qk_ggml_dequantize_iq4_nl(const void *src, float *y, int64_t n) {

@@ -277,3 +277,39 @@ double qk_ggml_kblock_refine(const qk_ggml_kparams *p, qk_ggml_kblock *b, const 
     }
     return err;
 }
+
+_Static_assert(sizeof(qk_block_q2_k) <= QK_GGML_KFORMAT_MAX_BYTES &&
+                   sizeof(qk_block_q3_k) <= QK_GGML_KFORMAT_MAX_BYTES &&
+                   sizeof(qk_block_q4_k) <= QK_GGML_KFORMAT_MAX_BYTES &&
+                   sizeof(qk_block_q5_k) <= QK_GGML_KFORMAT_MAX_BYTES &&
+                   sizeof(qk_block_q6_k) <= QK_GGML_KFORMAT_MAX_BYTES &&
+                   sizeof(qk_block_iq4_nl) <= QK_GGML_KFORMAT_MAX_BYTES,
+               "a block is larger than QK_GGML_KFORMAT_MAX_BYTES");
+
+static bool all_zero(const float *w, int n) {
+    for (int i = 0; i < n; i++)
+        if (w[i] != 0.0f) return false;
+    return true;
+}
+
+void qk_ggml_quantize_two_starts(const qk_ggml_kformat *f, const float *x, void *dst, int64_t n,
+                                 const float *imp) {
+    unsigned char *y = dst;
+    for (int64_t i = 0; i < n / f->block_elems; i++, y += f->block_bytes) {
+        const float *xb = x + i * f->block_elems;
+        const float *wb = imp ? imp + i * f->block_elems : NULL;
+        if (wb && all_zero(wb, f->block_elems)) wb = NULL;
+        double best = 0;
+        for (int s = 0; s < 2; s++) {
+            unsigned char cand[QK_GGML_KFORMAT_MAX_BYTES];
+            qk_ggml_kblock k;
+            f->start(xb, wb, s, cand, &k);
+            double e = qk_ggml_kblock_error(f->params, &k, xb, wb);
+            if (f->refine_zero_scale || k.d != 0) {
+                const double refined = qk_ggml_kblock_refine(f->params, &k, xb, wb);
+                if (refined < e) e = refined, f->pack(&k, cand);
+            }
+            if (s == 0 || e < best) best = e, memcpy(y, cand, f->block_bytes);
+        }
+    }
+}

@@ -137,40 +137,31 @@ void qk_ggml_q3_k_block_ggml(const float *x, qk_block_q3_k *y, const float *imp)
     pack(&b, y);
 }
 
-static bool all_zero(const float *w, int n) {
-    for (int i = 0; i < n; i++)
-        if (w[i] != 0.0f) return false;
-    return true;
+/* Start 0: ggml's block; start 1: the other path (the reference search
+** when importance is given, the importance search with unit weights when
+** not). */
+static void start_q3(const float *x, const float *w, int s, void *packed, qk_ggml_kblock *k) {
+    q3_block b;
+    if (s == 0 && w)
+        block_impl(x, &b, w);
+    else if (s == 1 && !w)
+        block_impl(x, &b, NULL);
+    else
+        block_ref(x, &b);
+    to_kblock(&b, k);
+    pack(&b, packed);
+}
+
+static void pack_q3(const qk_ggml_kblock *k, void *packed) {
+    q3_block b;
+    from_kblock(k, &b);
+    pack(&b, packed);
 }
 
 void qk_ggml_quantize_q3_k(const float *x, void *dst, int64_t n, const float *imp) {
-    qk_block_q3_k *y = dst;
-    for (int64_t i = 0; i < n / QK_GGML_QK_K; i++) {
-        const float *xb = x + i * QK_GGML_QK_K;
-        const float *wb = imp ? imp + i * QK_GGML_QK_K : NULL;
-        if (wb && all_zero(wb, QK_GGML_QK_K)) wb = NULL;
-        q3_block start[2];
-        if (wb) {
-            block_impl(xb, &start[0], wb);
-            block_ref(xb, &start[1]);
-        } else {
-            block_ref(xb, &start[0]);
-            block_impl(xb, &start[1], NULL);
-        }
-        q3_block best_block = start[0];
-        double best = 0;
-        for (int s = 0; s < 2; s++) {
-            qk_ggml_kblock k;
-            to_kblock(&start[s], &k);
-            const double e0 = qk_ggml_kblock_error(&Q3K_PARAMS, &k, xb, wb);
-            const double e = qk_ggml_kblock_refine(&Q3K_PARAMS, &k, xb, wb);
-            q3_block cand = start[s];
-            if (e < e0) from_kblock(&k, &cand);
-            const double ec = e < e0 ? e : e0;
-            if (s == 0 || ec < best) best = ec, best_block = cand;
-        }
-        pack(&best_block, &y[i]);
-    }
+    static const qk_ggml_kformat F = {&Q3K_PARAMS, QK_GGML_QK_K, sizeof(qk_block_q3_k),
+                                      start_q3,    pack_q3,      true};
+    qk_ggml_quantize_two_starts(&F, x, dst, n, imp);
 }
 
 /* As ggml's dequantize_row_q3_K: dl = d * (sc - 32), y = dl * (q - 4). */

@@ -169,39 +169,11 @@ static void from_kblock(const qk_ggml_kblock *k, k45_block *b) {
     for (int i = 0; i < QK_GGML_QK_K; i++) b->L[i] = (uint8_t)k->L[i];
 }
 
-/* ggml's block, and the best refined block of two starts. */
 static void block_ggml(const float *x, k45_block *y, int nmax, const float *imp) {
     if (imp)
         block_impl(x, y, nmax, imp);
     else
         block_ref(x, y, nmax);
-}
-
-static void block_best(const float *x, k45_block *y, int nmax, const float *imp) {
-    const qk_ggml_kparams *p = nmax == 15 ? &Q4K_PARAMS : &Q5K_PARAMS;
-    k45_block start[2];
-    block_ggml(x, &start[0], nmax, imp);
-    if (imp)
-        block_ref(x, &start[1], nmax);
-    else
-        block_impl(x, &start[1], nmax, NULL);
-    double best = 0;
-    for (int s = 0; s < 2; s++) {
-        qk_ggml_kblock k;
-        to_kblock(&start[s], &k);
-        const double e0 = qk_ggml_kblock_error(p, &k, x, imp);
-        const double e = qk_ggml_kblock_refine(p, &k, x, imp);
-        k45_block cand = start[s];
-        if (e < e0) from_kblock(&k, &cand);
-        const double ec = e < e0 ? e : e0;
-        if (s == 0 || ec < best) best = ec, *y = cand;
-    }
-}
-
-static bool all_zero(const float *w, int n) {
-    for (int i = 0; i < n; i++)
-        if (w[i] != 0.0f) return false;
-    return true;
 }
 
 void qk_ggml_q4_k_block_ggml(const float *x, qk_block_q4_k *y, const float *imp) {
@@ -216,28 +188,54 @@ void qk_ggml_q5_k_block_ggml(const float *x, qk_block_q5_k *y, const float *imp)
     pack_q5(&b, y);
 }
 
+/* Start 0: ggml's block; start 1: the other path (the reference search
+** when importance is given, the importance search with unit weights when
+** not). */
+static void start_k45(const float *x, const float *w, int s, int nmax, k45_block *b,
+                      qk_ggml_kblock *k) {
+    if (s == 0)
+        block_ggml(x, b, nmax, w);
+    else if (w)
+        block_ref(x, b, nmax);
+    else
+        block_impl(x, b, nmax, NULL);
+    to_kblock(b, k);
+}
+
+static void start_q4(const float *x, const float *w, int s, void *packed, qk_ggml_kblock *k) {
+    k45_block b;
+    start_k45(x, w, s, 15, &b, k);
+    pack_q4(&b, packed);
+}
+
+static void start_q5(const float *x, const float *w, int s, void *packed, qk_ggml_kblock *k) {
+    k45_block b;
+    start_k45(x, w, s, 31, &b, k);
+    pack_q5(&b, packed);
+}
+
+static void pack_k_q4(const qk_ggml_kblock *k, void *packed) {
+    k45_block b;
+    from_kblock(k, &b);
+    pack_q4(&b, packed);
+}
+
+static void pack_k_q5(const qk_ggml_kblock *k, void *packed) {
+    k45_block b;
+    from_kblock(k, &b);
+    pack_q5(&b, packed);
+}
+
 void qk_ggml_quantize_q4_k(const float *x, void *dst, int64_t n, const float *imp) {
-    qk_block_q4_k *y = dst;
-    for (int64_t i = 0; i < n / QK_GGML_QK_K; i++) {
-        const float *xb = x + i * QK_GGML_QK_K;
-        const float *wb = imp ? imp + i * QK_GGML_QK_K : NULL;
-        if (wb && all_zero(wb, QK_GGML_QK_K)) wb = NULL;
-        k45_block b;
-        block_best(xb, &b, 15, wb);
-        pack_q4(&b, &y[i]);
-    }
+    static const qk_ggml_kformat F = {&Q4K_PARAMS, QK_GGML_QK_K, sizeof(qk_block_q4_k),
+                                      start_q4,    pack_k_q4,    true};
+    qk_ggml_quantize_two_starts(&F, x, dst, n, imp);
 }
 
 void qk_ggml_quantize_q5_k(const float *x, void *dst, int64_t n, const float *imp) {
-    qk_block_q5_k *y = dst;
-    for (int64_t i = 0; i < n / QK_GGML_QK_K; i++) {
-        const float *xb = x + i * QK_GGML_QK_K;
-        const float *wb = imp ? imp + i * QK_GGML_QK_K : NULL;
-        if (wb && all_zero(wb, QK_GGML_QK_K)) wb = NULL;
-        k45_block b;
-        block_best(xb, &b, 31, wb);
-        pack_q5(&b, &y[i]);
-    }
+    static const qk_ggml_kformat F = {&Q5K_PARAMS, QK_GGML_QK_K, sizeof(qk_block_q5_k),
+                                      start_q5,    pack_k_q5,    true};
+    qk_ggml_quantize_two_starts(&F, x, dst, n, imp);
 }
 
 /* ------------------------------------------------------------------------

@@ -90,40 +90,27 @@ void qk_ggml_q6_k_block_ggml(const float *x, qk_block_q6_k *y, const float *imp)
     pack_quants(L, y);
 }
 
-static bool all_zero(const float *w, int n) {
-    for (int i = 0; i < n; i++)
-        if (w[i] != 0.0f) return false;
-    return true;
+/* Start 0: ggml's block; start 1: unit weights, or no importance. */
+static void start_q6(const float *x, const float *w, int s, void *packed, qk_ggml_kblock *k) {
+    qk_block_q6_k *y = packed;
+    int8_t L[QK_GGML_QK_K];
+    if (s == 0)
+        block_qx(x, y, L, 1, w);
+    else
+        block_qx(x, y, L, w ? 1 : 2, NULL);
+    pack_quants(L, y);
+    to_kblock(y, L, k);
+}
+
+static void pack_q6(const qk_ggml_kblock *k, void *packed) {
+    from_kblock(k, packed);
 }
 
 void qk_ggml_quantize_q6_k(const float *x, void *dst, int64_t n, const float *imp) {
-    qk_block_q6_k *y = dst;
-    for (int64_t i = 0; i < n / QK_GGML_QK_K; i++) {
-        const float *xb = x + i * QK_GGML_QK_K;
-        const float *wb = imp ? imp + i * QK_GGML_QK_K : NULL;
-        if (wb && all_zero(wb, QK_GGML_QK_K)) wb = NULL;
-        /* start 0: ggml's block; start 1: unit weights, or no importance */
-        double best = 0;
-        for (int s = 0; s < 2; s++) {
-            qk_block_q6_k cand;
-            int8_t L[QK_GGML_QK_K];
-            if (s == 0)
-                block_qx(xb, &cand, L, 1, wb);
-            else
-                block_qx(xb, &cand, L, wb ? 1 : 2, NULL);
-            pack_quants(L, &cand);
-            qk_ggml_kblock k;
-            to_kblock(&cand, L, &k);
-            const double e0 = qk_ggml_kblock_error(&Q6K_PARAMS, &k, xb, wb);
-            double e = e0;
-            if (cand.d != 0) { /* an all-zero block stays as ggml writes it */
-                e = qk_ggml_kblock_refine(&Q6K_PARAMS, &k, xb, wb);
-                if (e < e0) from_kblock(&k, &cand);
-            }
-            const double ec = e < e0 ? e : e0;
-            if (s == 0 || ec < best) best = ec, y[i] = cand;
-        }
-    }
+    /* an all-zero block (D = 0) stays as ggml writes it */
+    static const qk_ggml_kformat F = {&Q6K_PARAMS, QK_GGML_QK_K, sizeof(qk_block_q6_k),
+                                      start_q6,    pack_q6,      false};
+    qk_ggml_quantize_two_starts(&F, x, dst, n, imp);
 }
 
 /* As ggml's dequantize_row_q6_K: y = d * sc * q, products left to right. */
