@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "kernels/kernels_internal.h"
+#include "quant/ggml_internal.h"
 
 static qk_kernel_ops tables[3][QK_TYPE_COUNT];
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
@@ -72,38 +73,6 @@ qk_status qk_kernels_act_bytes(qk_type type, int64_t n, size_t *out_bytes) {
 
 /* ---- checked row entry points ------------------------------------------- */
 
-/* Byte offsets of a block's f16 scale fields (-1: none), to report a block
-** whose scale overflowed f16 as qk_quantize_rows does. */
-static void half_offsets(qk_type type, int *o) {
-    o[0] = o[1] = -1;
-    switch (type) {
-    case QK_TYPE_Q4_0:
-    case QK_TYPE_Q5_0:
-    case QK_TYPE_Q8_0:
-    case QK_TYPE_IQ4_NL:
-        o[0] = 0;
-        break;
-    case QK_TYPE_Q4_1:
-    case QK_TYPE_Q5_1:
-    case QK_TYPE_Q8_1:
-    case QK_TYPE_Q4_K:
-    case QK_TYPE_Q5_K:
-        o[0] = 0, o[1] = 2;
-        break;
-    case QK_TYPE_Q2_K:
-        o[0] = 80, o[1] = 82;
-        break;
-    case QK_TYPE_Q3_K:
-        o[0] = 108;
-        break;
-    case QK_TYPE_Q6_K:
-        o[0] = 208;
-        break;
-    default:
-        break;
-    }
-}
-
 /* Index of the first non-finite value of x[0..n), or n. */
 static int64_t first_nonfinite(const float *x, int64_t n) {
     /* blocks of 64, branch-free: an all-ones exponent plus one carries into
@@ -144,17 +113,6 @@ static bool row_clean(const float *x, int64_t n, float limit) {
     return bad == 0;
 }
 
-/* First block of a quantized row whose f16 scale is Inf/NaN, or -1. */
-static int64_t first_bad_block(qk_type type, const unsigned char *row, int64_t nblocks,
-                               size_t block_bytes) {
-    int o[2];
-    half_offsets(type, o);
-    for (int64_t b = 0; b < nblocks; b++)
-        for (int f = 0; f < 2 && o[f] >= 0; f++)
-            if ((qk_k_load_u16(row + (size_t)b * block_bytes + o[f]) & 0x7C00) == 0x7C00) return b;
-    return -1;
-}
-
 qk_status qk_kernels_quantize_rows(qk_type type, const float *x, void *dst, int64_t nrows,
                                    int64_t ncols, const float *importance,
                                    qk_kquant_method method) {
@@ -189,8 +147,7 @@ qk_status qk_kernels_quantize_rows(qk_type type, const float *x, void *dst, int6
             continue;
         }
         ops->quantize_row(xr, yr, ncols);
-        if (first_bad_block(type, yr, nblocks, (size_t)tr->block_bytes) >= 0 && r < first_bad)
-            first_bad = r;
+        if (qk_ggml_first_overflowed_block(type, yr, nblocks) >= 0 && r < first_bad) first_bad = r;
     }
     if (first_bad == nrows) return QK_OK;
     const int64_t r = first_bad;
@@ -201,16 +158,9 @@ qk_status qk_kernels_quantize_rows(qk_type type, const float *x, void *dst, int6
                             (long long)c, (double)xr[c]);
     const qk_status st = qk_quantize_check_magnitude(type, xr, ncols, r);
     if (st != QK_OK) return st;
-    const int64_t b = first_bad_block(type, (unsigned char *)dst + (size_t)r * row_bytes, nblocks,
-                                      (size_t)tr->block_bytes);
-    float amax = 0.0f;
-    for (int64_t j = b * tr->block_elems; j < (b + 1) * tr->block_elems; j++)
-        amax = fmaxf(amax, fabsf(xr[j]));
-    return qk_error_set(QK_ERR_NUMERIC,
-                        "quantize %s: row %lld, elements %lld..%lld (largest magnitude %g) need a "
-                        "scale beyond the f16 range",
-                        tr->name, (long long)r, (long long)(b * tr->block_elems),
-                        (long long)((b + 1) * tr->block_elems - 1), (double)amax);
+    const int64_t b =
+        qk_ggml_first_overflowed_block(type, (unsigned char *)dst + (size_t)r * row_bytes, nblocks);
+    return qk_ggml_scale_overflow_error(type, xr, b, r);
 }
 
 qk_status qk_kernels_dequantize_rows(qk_type type, const void *src, float *y, int64_t nrows,

@@ -82,6 +82,14 @@ void qk_ggml_q5_k_block_ggml(const float *x, qk_block_q5_k *y, const float *imp)
 void qk_ggml_q6_k_block_ggml(const float *x, qk_block_q6_k *y, const float *imp);
 void qk_ggml_iq4_nl_block_ggml(const float *x, qk_block_iq4_nl *y, const float *imp);
 
+/* Index of the first block of a quantized row whose f16 scale is Inf or
+** NaN (its values needed a scale beyond the f16 range), or -1 (also for
+** types that are not ggml block formats). */
+int64_t qk_ggml_first_overflowed_block(qk_type type, const void *row, int64_t nblocks);
+/* That block's QK_ERR_NUMERIC, naming the row (row < 0: a single row), the
+** elements and their largest magnitude; x is the row's input. */
+qk_status qk_ggml_scale_overflow_error(qk_type type, const float *x, int64_t block, int64_t row);
+
 /* ---- super-block refinement (ggml_kquant.c) ----------------------------
 ** A K-quant super-block in a common form: value i of sub-block j is
 **   y = (D * s[j]) * L[i] - (M * m[j])      (asymmetric: Q2_K, Q4_K, Q5_K)

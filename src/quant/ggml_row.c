@@ -45,6 +45,7 @@ static const ggml_kind *kind_of(qk_type type) {
 /* Largest magnitude any block of the format can dequantize to, as a
 ** multiple of the largest f16 (65504): the largest |code product| of the
 ** format (see qk_type_max_magnitude in quantkit/ggml.h). */
+/* clang-format off */
 static double max_code_product(qk_type type) {
     switch (type) {
     case QK_TYPE_Q4_0: return 8;           /* d * (q - 8), q in [0, 15] */
@@ -74,6 +75,7 @@ float qk_type_max_magnitude(qk_type type) {
     default: return INFINITY; /* f32, Q8_K (f32 scale) */
     }
 }
+/* clang-format on */
 
 /* The first block of row `x` with an element above the format's largest
 ** magnitude, as QK_ERR_NUMERIC naming it (row < 0: a single row); QK_OK
@@ -156,6 +158,34 @@ static qk_status prepare_importance(const float *imp, int64_t n, float **out) {
     return QK_OK;
 }
 
+int64_t qk_ggml_first_overflowed_block(qk_type type, const void *row, int64_t nblocks) {
+    const ggml_kind *k = kind_of(type);
+    if (!k) return -1;
+    const size_t block_bytes = (size_t)qk_type_get_traits(type)->block_bytes;
+    const unsigned char *p = row;
+    for (int64_t b = 0; b < nblocks; b++, p += block_bytes) {
+        for (int f = 0; f < 2 && k->half_offsets[f] >= 0; f++) {
+            uint16_t h;
+            memcpy(&h, p + k->half_offsets[f], sizeof h);
+            if ((h & 0x7C00) == 0x7C00) return b;
+        }
+    }
+    return -1;
+}
+
+qk_status qk_ggml_scale_overflow_error(qk_type type, const float *x, int64_t block, int64_t row) {
+    const qk_type_traits *t = qk_type_get_traits(type);
+    const int64_t lo = block * t->block_elems, hi = lo + t->block_elems;
+    float amax = 0.0f;
+    for (int64_t j = lo; j < hi; j++) amax = fmaxf(amax, fabsf(x[j]));
+    char where[48] = "";
+    if (row >= 0) snprintf(where, sizeof where, "row %lld, ", (long long)row);
+    return qk_error_set(QK_ERR_NUMERIC,
+                        "quantize %s: %selements %lld..%lld (largest magnitude %g) need a scale "
+                        "beyond the f16 range",
+                        t->name, where, (long long)lo, (long long)(hi - 1), (double)amax);
+}
+
 /* Quantize one checked row; QK_ERR_NUMERIC when a block's f16 scale
 ** overflowed. `row` < 0 for a single row. */
 static qk_status quantize_checked(const ggml_kind *k, qk_type type, const float *x, void *dst,
@@ -163,25 +193,9 @@ static qk_status quantize_checked(const ggml_kind *k, qk_type type, const float 
     qk_status st = qk_quantize_check_magnitude(type, x, n, row);
     if (st != QK_OK) return st;
     k->quantize(x, dst, n, w);
-    const qk_type_traits *t = qk_type_get_traits(type);
-    const unsigned char *p = dst;
-    for (int64_t b = 0; b < n / t->block_elems; b++, p += t->block_bytes) {
-        for (int f = 0; f < 2 && k->half_offsets[f] >= 0; f++) {
-            uint16_t h;
-            memcpy(&h, p + k->half_offsets[f], sizeof h);
-            if ((h & 0x7C00) != 0x7C00) continue;
-            float amax = 0.0f;
-            for (int64_t j = b * t->block_elems; j < (b + 1) * t->block_elems; j++)
-                amax = fmaxf(amax, fabsf(x[j]));
-            return qk_error_set(QK_ERR_NUMERIC,
-                                "quantize %s: %s%lld%selements %lld..%lld (largest magnitude %g) "
-                                "need a scale beyond the f16 range",
-                                t->name, row >= 0 ? "row " : "", row >= 0 ? (long long)row : 0LL,
-                                row >= 0 ? ", " : "", (long long)(b * t->block_elems),
-                                (long long)((b + 1) * t->block_elems - 1), (double)amax);
-        }
-    }
-    return QK_OK;
+    const int64_t b =
+        qk_ggml_first_overflowed_block(type, dst, n / qk_type_get_traits(type)->block_elems);
+    return b < 0 ? QK_OK : qk_ggml_scale_overflow_error(type, x, b, row);
 }
 
 qk_status qk_quantize_row(qk_type type, const float *x, void *dst, int64_t n,
