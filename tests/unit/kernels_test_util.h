@@ -1,5 +1,6 @@
 /*
-** Shared by the kernel tests: the magnitude S of a dot product that the
+** Shared by the kernel tests: the variant of a kernel level, and the magnitude S of a dot product
+*that the
 ** stated bound between kernel variants is relative to (kernels.h): sum of
 ** |w_i x_i| over the dequantized weights, where for formats with a min the
 ** two parts of each weight (scaled quant and min) count separately.
@@ -8,6 +9,21 @@
 #define QK_KERNELS_TEST_UTIL_H
 
 #include "qk_test.h"
+
+#include "kernels/kernels_internal.h"
+
+/* The kernels of `isa` for `type`, or NULL (said once per level) when this
+** CPU lacks that level: the variant is then skipped. */
+static inline const qk_kernel_ops *kt_variant(qk_type type, qk_isa isa) {
+    const qk_kernel_ops *ops = qk_kernels_get(type, isa);
+    static bool told[3];
+    if (!ops && !told[isa]) {
+        told[isa] = true;
+        print_message("note: this CPU has no %s kernels; that variant is skipped\n",
+                      qk_isa_name(isa));
+    }
+    return ops;
+}
 
 /* Byte offsets of the scale field and the min field of a block (-1 when the
 ** format has no min). */

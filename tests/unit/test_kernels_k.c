@@ -22,17 +22,6 @@ static const int64_t LENGTHS[] = {256, 512, 768, 2816};
 #define MAX_N 2816
 #define N_CASES 8
 
-static const qk_kernel_ops *variant(qk_type type, qk_isa isa) {
-    const qk_kernel_ops *ops = qk_kernels_get(type, isa);
-    static bool told[3];
-    if (!ops && !told[isa]) {
-        told[isa] = true;
-        print_message("note: this CPU has no %s kernels; that variant is skipped\n",
-                      qk_isa_name(isa));
-    }
-    return ops;
-}
-
 static void fill_case(int c, float *x, int64_t n, uint64_t seed) {
     qk_test_rng rng;
     qk_test_rng_seed(&rng, seed * 977 + (uint64_t)c);
@@ -136,7 +125,7 @@ static void test_dequantize_bit_exact(void **state) {
                 }
                 QK_ASSERT_OK(qk_dequantize_row(KT[t], w, want, n));
                 for (int isa = QK_ISA_REF; isa <= QK_ISA_AVX512; isa++) {
-                    const qk_kernel_ops *ops = variant(KT[t], (qk_isa)isa);
+                    const qk_kernel_ops *ops = kt_variant(KT[t], (qk_isa)isa);
                     if (!ops) continue;
                     ops->dequantize_row(w, got, n);
                     for (int64_t i = 0; i < n; i++)
@@ -162,7 +151,7 @@ static void test_act_q8_k_bit_exact(void **state) {
             fill_case(c, x, n, 40 + l);
             QK_ASSERT_OK(qk_quantize_row(QK_TYPE_Q8_K, x, want, n, NULL));
             for (int isa = QK_ISA_REF; isa <= QK_ISA_AVX512; isa++) {
-                const qk_kernel_ops *ops = variant(QK_TYPE_Q4_K, (qk_isa)isa);
+                const qk_kernel_ops *ops = kt_variant(QK_TYPE_Q4_K, (qk_isa)isa);
                 if (!ops) continue;
                 assert_int_equal(ops->act_type, QK_TYPE_Q8_K);
                 memset(got, 0x77, nb);
@@ -189,7 +178,7 @@ static void test_dot(void **state) {
     unsigned char *w = malloc(MAX_N * 2);
     qk_block_q8_k *act = malloc(MAX_N / 256 * sizeof *act);
     for (size_t t = 0; t < N_KT; t++) {
-        const qk_kernel_ops *ref = variant(KT[t], QK_ISA_REF);
+        const qk_kernel_ops *ref = kt_variant(KT[t], QK_ISA_REF);
         for (int wc = 0; wc < 3; wc++) {
             for (int c = 0; c < N_CASES; c++) {
                 for (size_t l = 0; l < N_LENGTHS; l++) {
@@ -216,7 +205,7 @@ static void test_dot(void **state) {
                     const double r = ref->vec_dot_act(w, act, n);
                     const double rf = ref->vec_dot_f32(w, x, n);
                     for (int isa = QK_ISA_AVX2; isa <= QK_ISA_AVX512; isa++) {
-                        const qk_kernel_ops *ops = variant(KT[t], (qk_isa)isa);
+                        const qk_kernel_ops *ops = kt_variant(KT[t], (qk_isa)isa);
                         if (!ops) continue;
                         const float d1 = ops->vec_dot_act(w, act, n);
                         check_dot(d1, r, abs_sum, QK_KERNELS_DOT_REL_TOL, "dot", KT[t], (qk_isa)isa,

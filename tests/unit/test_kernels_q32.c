@@ -25,17 +25,6 @@ static const int64_t LENGTHS[] = {32, 64, 96, 128, 160, 416, 4128};
 #define MAX_N 4128
 #define MAX_ALLOC (MAX_N + 8)
 
-static const qk_kernel_ops *variant(qk_type type, qk_isa isa) {
-    const qk_kernel_ops *ops = qk_kernels_get(type, isa);
-    static bool told[3];
-    if (!ops && !told[isa]) {
-        told[isa] = true;
-        print_message("note: this CPU has no %s kernels; that variant is skipped\n",
-                      qk_isa_name(isa));
-    }
-    return ops;
-}
-
 /* Data case `c` of n values. */
 static void fill_case(int c, float *x, int64_t n, uint64_t seed) {
     qk_test_rng rng;
@@ -108,7 +97,7 @@ static void test_quantize_bit_exact(void **state) {
                 const size_t nb = row_bytes(Q32[t], n);
                 (void)qk_quantize_row(Q32[t], x, want, n, NULL); /* may report f16 overflow */
                 for (int isa = QK_ISA_REF; isa <= QK_ISA_AVX512; isa++) {
-                    const qk_kernel_ops *ops = variant(Q32[t], (qk_isa)isa);
+                    const qk_kernel_ops *ops = kt_variant(Q32[t], (qk_isa)isa);
                     if (!ops) continue;
                     memset(got, 0xA5, nb);
                     ops->quantize_row(x, got, n);
@@ -142,7 +131,7 @@ static void test_q8_0_rounding_sweep(void **state) {
     QK_ASSERT_OK(qk_quantize_row(QK_TYPE_Q8_0, x, want, NB * 32, NULL));
     /* roundf by hand for a few: 0.5 -> 1, -0.5 -> -1, 126.5 -> 127 */
     for (int isa = QK_ISA_AVX2; isa <= QK_ISA_AVX512; isa++) {
-        const qk_kernel_ops *ops = variant(QK_TYPE_Q8_0, (qk_isa)isa);
+        const qk_kernel_ops *ops = kt_variant(QK_TYPE_Q8_0, (qk_isa)isa);
         if (!ops) continue;
         ops->quantize_row(x, got, NB * 32);
         assert_memory_equal(got, want, sizeof want);
@@ -198,7 +187,7 @@ static void test_dequantize_bit_exact(void **state) {
             }
             QK_ASSERT_OK(qk_dequantize_row(types[t], w, want, n));
             for (int isa = QK_ISA_REF; isa <= QK_ISA_AVX512; isa++) {
-                const qk_kernel_ops *ops = variant(types[t], (qk_isa)isa);
+                const qk_kernel_ops *ops = kt_variant(types[t], (qk_isa)isa);
                 if (!ops) continue;
                 ops->dequantize_row(w, got, n);
                 for (int64_t i = 0; i < n; i++)
@@ -247,7 +236,7 @@ static void test_act_bit_exact(void **state) {
                 assert_int_equal(*qk_act32_csum(want, b), sum);
             }
             for (int isa = QK_ISA_AVX2; isa <= QK_ISA_AVX512; isa++) {
-                const qk_kernel_ops *ops = variant(QK_TYPE_Q4_0, (qk_isa)isa);
+                const qk_kernel_ops *ops = kt_variant(QK_TYPE_Q4_0, (qk_isa)isa);
                 if (!ops) continue;
                 memset(got, 0xC3, bytes);
                 ops->quantize_act(x, got, n);
@@ -287,7 +276,7 @@ static void test_dot_act(void **state) {
     float *x = malloc(MAX_N * sizeof *x), *xw = malloc(MAX_N * sizeof *xw);
     unsigned char *w = malloc(MAX_N * 2), *act = malloc(qk_act32_bytes(MAX_N));
     for (size_t t = 0; t < N_Q32; t++) {
-        const qk_kernel_ops *ref = variant(Q32[t], QK_ISA_REF);
+        const qk_kernel_ops *ref = kt_variant(Q32[t], QK_ISA_REF);
         for (int wc = 0; wc < 4; wc++) {
             for (int c = 0; c < N_CASES; c++) {
                 for (size_t l = 0; l < N_LENGTHS; l++) {
@@ -311,7 +300,7 @@ static void test_dot_act(void **state) {
                     const double r = ref->vec_dot_act(w, act, n);
                     check_dot(r, exact, abs_sum, 1e-6, "reference dot", Q32[t], QK_ISA_REF, c, n);
                     for (int isa = QK_ISA_AVX2; isa <= QK_ISA_AVX512; isa++) {
-                        const qk_kernel_ops *ops = variant(Q32[t], (qk_isa)isa);
+                        const qk_kernel_ops *ops = kt_variant(Q32[t], (qk_isa)isa);
                         if (!ops) continue;
                         check_dot(ops->vec_dot_act(w, act, n), r, abs_sum, QK_KERNELS_DOT_REL_TOL,
                                   "dot", Q32[t], (qk_isa)isa, c, n);
@@ -344,11 +333,11 @@ static void test_dot_f32(void **state) {
                 double exact = 0.0;
                 for (int64_t i = 0; i < n; i++) exact += (double)wf[i] * x[i];
                 const double abs_sum = kt_dot_magnitude(types[t], w, x, n);
-                const qk_kernel_ops *ref = variant(types[t], QK_ISA_REF);
+                const qk_kernel_ops *ref = kt_variant(types[t], QK_ISA_REF);
                 const double r = ref->vec_dot_f32(w, x, n);
                 check_dot(r, exact, abs_sum, 1e-6, "reference f32 dot", types[t], QK_ISA_REF, c, n);
                 for (int isa = QK_ISA_AVX2; isa <= QK_ISA_AVX512; isa++) {
-                    const qk_kernel_ops *ops = variant(types[t], (qk_isa)isa);
+                    const qk_kernel_ops *ops = kt_variant(types[t], (qk_isa)isa);
                     if (!ops) continue;
                     check_dot(ops->vec_dot_f32(w, x, n), r, abs_sum, QK_KERNELS_DOT_REL_TOL,
                               "f32 dot", types[t], (qk_isa)isa, c, n);
@@ -379,7 +368,7 @@ static void test_dot_zero_weights(void **state) {
         }
         unsigned char act[qk_act32_bytes(N)];
         for (int isa = QK_ISA_REF; isa <= QK_ISA_AVX512; isa++) {
-            const qk_kernel_ops *ops = variant(types[t], (qk_isa)isa);
+            const qk_kernel_ops *ops = kt_variant(types[t], (qk_isa)isa);
             if (!ops) continue;
             ops->quantize_act(x, act, N);
             const float r = ops->vec_dot_act(w, act, N);
