@@ -37,8 +37,7 @@ static void at(loader *l, const char *base, const char *key) {
 }
 
 /* Every key of `o` must be in `keys` (NULL-terminated). */
-static qk_status only_keys(loader *l, const char *base, const json_t *o,
-                           const char *const *keys) {
+static qk_status only_keys(loader *l, const char *base, const json_t *o, const char *const *keys) {
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)o, k, v) {
@@ -86,15 +85,16 @@ static qk_status get_bool(loader *l, const char *base, const json_t *o, const ch
     return QK_OK;
 }
 
-static qk_status get_int(loader *l, const char *base, const json_t *o, const char *key,
-                         int64_t lo, int64_t hi, int64_t *out) {
+static qk_status get_int(loader *l, const char *base, const json_t *o, const char *key, int64_t lo,
+                         int64_t hi, int64_t *out) {
     json_t *v;
     qk_status st = member(l, base, o, key, false, &v);
     if (st != QK_OK) return st;
     if (!json_is_integer(v)) return bad(l, "expected an integer");
     const int64_t x = (int64_t)json_integer_value(v);
-    if (x < lo || x > hi) return bad(l, "%lld is out of range [%lld, %lld]", (long long)x,
-                                     (long long)lo, (long long)hi);
+    if (x < lo || x > hi)
+        return bad(l, "%lld is out of range [%lld, %lld]", (long long)x, (long long)lo,
+                   (long long)hi);
     *out = x;
     return QK_OK;
 }
@@ -120,8 +120,8 @@ static qk_status parse_type(loader *l, const json_t *v, bool nullable, int32_t *
         *out = -1;
         return QK_OK;
     }
-    if (!json_is_string(v)) return bad(l, nullable ? "expected a type name or null"
-                                                   : "expected a type name");
+    if (!json_is_string(v))
+        return bad(l, nullable ? "expected a type name or null" : "expected a type name");
     qk_type t;
     if (qk_type_from_name(json_string_value(v), &t) != QK_OK) {
         qk_clear_error();
@@ -161,8 +161,8 @@ static qk_status get_object(loader *l, const char *base, const json_t *o, const 
         *out = NULL;
         return QK_OK;
     }
-    if (!json_is_object(*out)) return bad(l, nullable ? "expected an object or null"
-                                                      : "expected an object");
+    if (!json_is_object(*out))
+        return bad(l, nullable ? "expected an object or null" : "expected an object");
     return QK_OK;
 }
 
@@ -172,6 +172,17 @@ static qk_status get_array(loader *l, const char *base, const json_t *o, const c
     if (st != QK_OK) return st;
     if (!json_is_array(*out)) return bad(l, "expected an array");
     return QK_OK;
+}
+
+/* Element i of the array `arr` (at path `name`) as an object; its path,
+** "name[i]", goes to base and l->path. */
+#define ELEMENT_PATH_MAX 48
+static qk_status object_element(loader *l, const json_t *arr, const char *name, size_t i,
+                                char base[ELEMENT_PATH_MAX], const json_t **out) {
+    snprintf(base, ELEMENT_PATH_MAX, "%s[%zu]", name, i);
+    snprintf(l->path, sizeof l->path, "%s", base);
+    *out = json_array_get(arr, i);
+    return json_is_object(*out) ? QK_OK : bad(l, "expected an object");
 }
 
 static qk_status load_input(loader *l, const json_t *in, qk_quant_config *c) {
@@ -186,11 +197,9 @@ static qk_status load_input(loader *l, const json_t *in, qk_quant_config *c) {
     c->input_files = calloc(n ? n : 1, sizeof *c->input_files);
     if (!c->input_files) return qk_error_set(QK_ERR_NOMEM, "quant config: no memory");
     for (size_t i = 0; i < n && st == QK_OK; i++) {
-        char base[48];
-        snprintf(base, sizeof base, "input.files[%zu]", i);
-        const json_t *f = json_array_get(files, i);
-        snprintf(l->path, sizeof l->path, "%s", base);
-        if (!json_is_object(f)) return bad(l, "expected an object");
+        char base[ELEMENT_PATH_MAX];
+        const json_t *f;
+        if ((st = object_element(l, files, "input.files", i, base, &f)) != QK_OK) return st;
         qk_config_file *cf = &c->input_files[c->n_input_files++];
         int64_t bytes = 0;
         if ((st = only_keys(l, base, f, fkeys)) == QK_OK &&
@@ -203,9 +212,9 @@ static qk_status load_input(loader *l, const json_t *in, qk_quant_config *c) {
 }
 
 static qk_status load_quantize(loader *l, const json_t *q, qk_quant_config *c) {
-    static const char *const keys[] = {"type", "pure", "quantize_output", "token_embedding_type",
-                                       "output_tensor_type", "overrides", "name", "tokenizer",
-                                       "allow_requantize", NULL};
+    static const char *const keys[] = {
+        "type",      "pure", "quantize_output", "token_embedding_type", "output_tensor_type",
+        "overrides", "name", "tokenizer",       "allow_requantize",     NULL};
     static const char *const okeys[] = {"pattern", "type", NULL};
     qk_status st = only_keys(l, "quantize", q, keys);
     if (st == QK_OK) st = get_string(l, "quantize", q, "type", false, &c->type);
@@ -232,11 +241,9 @@ static qk_status load_quantize(loader *l, const json_t *q, qk_quant_config *c) {
     c->overrides = calloc(n ? n : 1, sizeof *c->overrides);
     if (!c->overrides) return qk_error_set(QK_ERR_NOMEM, "quant config: no memory");
     for (size_t i = 0; i < n && st == QK_OK; i++) {
-        char base[48];
-        snprintf(base, sizeof base, "quantize.overrides[%zu]", i);
-        const json_t *e = json_array_get(ov, i);
-        snprintf(l->path, sizeof l->path, "%s", base);
-        if (!json_is_object(e)) return bad(l, "expected an object");
+        char base[ELEMENT_PATH_MAX];
+        const json_t *e;
+        if ((st = object_element(l, ov, "quantize.overrides", i, base, &e)) != QK_OK) return st;
         qk_config_override *o = &c->overrides[c->n_overrides++];
         int32_t t = 0;
         if ((st = only_keys(l, base, e, okeys)) == QK_OK &&
@@ -260,11 +267,16 @@ static qk_status load_method(loader *l, const json_t *m, qk_quant_config *c) {
     json_t *v;
     json_object_foreach(params, k, v) {
         at(l, "method.params", k);
-        if (json_is_integer(v)) st = qk_quant_config_set_int(c, k, (int64_t)json_integer_value(v));
-        else if (json_is_real(v)) st = qk_quant_config_set_real(c, k, json_real_value(v));
-        else if (json_is_boolean(v)) st = qk_quant_config_set_bool(c, k, json_is_true(v));
-        else if (json_is_string(v)) st = qk_quant_config_set_string(c, k, json_string_value(v));
-        else return bad(l, "expected an integer, number, boolean or string");
+        if (json_is_integer(v))
+            st = qk_quant_config_set_int(c, k, (int64_t)json_integer_value(v));
+        else if (json_is_real(v))
+            st = qk_quant_config_set_real(c, k, json_real_value(v));
+        else if (json_is_boolean(v))
+            st = qk_quant_config_set_bool(c, k, json_is_true(v));
+        else if (json_is_string(v))
+            st = qk_quant_config_set_string(c, k, json_string_value(v));
+        else
+            return bad(l, "expected an integer, number, boolean or string");
         if (st != QK_OK) return st;
     }
     return QK_OK;
@@ -309,15 +321,16 @@ static qk_status load_calibration(loader *l, const json_t *cal, qk_quant_config 
 }
 
 static qk_status load_allocation(loader *l, const json_t *al, qk_quant_config *c) {
-    static const char *const keys[] = {"budget_bytes", "max_kl",  "proxy",   "kl",
-                                       "kl_format",    "kl_chunks", "formats", "predicted_kl",
-                                       NULL};
+    static const char *const keys[] = {"budget_bytes", "max_kl",  "proxy",        "kl", "kl_format",
+                                       "kl_chunks",    "formats", "predicted_kl", NULL};
     qk_status st = only_keys(l, "allocation", al, keys);
     json_t *v;
     if (st == QK_OK) st = member(l, "allocation", al, "budget_bytes", false, &v);
     if (st != QK_OK) return st;
-    if (json_is_integer(v) && json_integer_value(v) > 0) c->budget_bytes = (uint64_t)json_integer_value(v);
-    else if (!json_is_null(v)) return bad(l, "expected a positive integer or null");
+    if (json_is_integer(v) && json_integer_value(v) > 0)
+        c->budget_bytes = (uint64_t)json_integer_value(v);
+    else if (!json_is_null(v))
+        return bad(l, "expected a positive integer or null");
     int64_t chunks = 0;
     int32_t kl_format = 0;
     if ((st = get_real_or_null(l, "allocation", al, "max_kl", &c->max_kl)) != QK_OK) return st;
@@ -367,11 +380,9 @@ static qk_status load_tensors(loader *l, const json_t *root, qk_quant_config *c)
     c->tensors = calloc(n, sizeof *c->tensors);
     if (!c->tensors) return qk_error_set(QK_ERR_NOMEM, "quant config: no memory");
     for (size_t i = 0; i < n; i++) {
-        char base[48];
-        snprintf(base, sizeof base, "tensors[%zu]", i);
-        const json_t *e = json_array_get(ts, i);
-        snprintf(l->path, sizeof l->path, "%s", base);
-        if (!json_is_object(e)) return bad(l, "expected an object");
+        char base[ELEMENT_PATH_MAX];
+        const json_t *e;
+        if ((st = object_element(l, ts, "tensors", i, base, &e)) != QK_OK) return st;
         qk_config_tensor *t = &c->tensors[c->n_tensors++];
         int32_t type = 0;
         if ((st = only_keys(l, base, e, keys)) != QK_OK ||
@@ -401,10 +412,9 @@ static qk_status load_output(loader *l, const json_t *out, qk_quant_config *c) {
 }
 
 static qk_status load_root(loader *l, const json_t *root, qk_quant_config *c) {
-    static const char *const keys[] = {"schema",     "schema_version", "quantkit_version",
-                                       "input",      "quantize",       "method",
-                                       "importance", "calibration",    "allocation",
-                                       "tensors",    "output",         NULL};
+    static const char *const keys[] = {
+        "schema",     "schema_version", "quantkit_version", "input",   "quantize", "method",
+        "importance", "calibration",    "allocation",       "tensors", "output",   NULL};
     l->path[0] = 0;
     if (!json_is_object(root)) {
         snprintf(l->path, sizeof l->path, "(top)");
@@ -417,8 +427,8 @@ static qk_status load_root(loader *l, const json_t *root, qk_quant_config *c) {
         st = bad(l, "'%s' is not \"%s\"", schema, QK_QUANT_CONFIG_SCHEMA);
     free(schema);
     int64_t version = 0;
-    if (st == QK_OK) st = get_int(l, "", root, "schema_version", 1, QK_QUANT_CONFIG_VERSION,
-                                  &version);
+    if (st == QK_OK)
+        st = get_int(l, "", root, "schema_version", 1, QK_QUANT_CONFIG_VERSION, &version);
     c->schema_version = (int32_t)version;
     free(c->quantkit_version);
     c->quantkit_version = NULL;
@@ -454,8 +464,8 @@ qk_status qk_quant_config_load(const char *path, qk_quant_config *out) {
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
     if (!root) {
         qk_quant_config_free(out);
-        return qk_error_set(QK_ERR_CONFIG, "%s: line %d, column %d: %s", path, err.line,
-                            err.column, err.text);
+        return qk_error_set(QK_ERR_CONFIG, "%s: line %d, column %d: %s", path, err.line, err.column,
+                            err.text);
     }
     loader l = {.file = path};
     st = load_root(&l, root, out);
