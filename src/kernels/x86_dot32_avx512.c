@@ -19,6 +19,7 @@
 #include <immintrin.h>
 
 #include "kernels/kernels_internal.h"
+#include "kernels/x86_prefetch.h"
 
 enum { KIND_NIBBLE = 0, KIND_LUT = 1, KIND_BYTES = 2 };
 
@@ -137,26 +138,6 @@ static inline __attribute__((always_inline)) __m512i act_dot(const act_group *a,
     return _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(a->init, lo, a->ylo), hi, a->yhi);
 }
 
-/* Software prefetch of the weight rows into L2, PF_AHEAD bytes ahead of
-** use. With NW rows consumed side by side, only the row NW further on
-** continues where a row ends: past its end, a row prefetches the start of
-** that row (the next call's rows when rows are contiguous, as in
-** qk_matmul), so every row of a call starts in cache. Measured on the
-** 4096 x 14336 matvec (AMD EPYC, 1 thread): Q8_0 from 66% of the read
-** bandwidth without prefetch to 100%, Q4_0 from 61% to 83%. Prefetches
-** do not fault, so addresses past the matrix are harmless. */
-#define PF_AHEAD 2048
-static inline __attribute__((always_inline)) void prefetch_rows(const unsigned char *w,
-                                                                size_t stride, const int NW,
-                                                                int64_t pos, int64_t row_len,
-                                                                const int bytes) {
-    const size_t skip = pos + PF_AHEAD >= row_len ? (size_t)(NW - 1) * stride : 0;
-    for (int r = 0; r < NW; r++) {
-        const char *p = (const char *)w + (size_t)r * stride + (size_t)pos + PF_AHEAD + skip;
-        for (int k = 0; k < bytes + 63; k += 64) _mm_prefetch(p + k, _MM_HINT_T1);
-    }
-}
-
 /* Dots of NW weight rows (stride `stride` bytes) with one activation row:
 ** the activation is loaded once per group for all rows, so the weights
 ** are the only stream. Each row's arithmetic is the same whatever NW. */
@@ -204,7 +185,7 @@ dot_act32_rows(const unsigned char *w, size_t stride, const int NW, const void *
             dx16 = _mm512_insertf32x4(dx16, _mm_loadu_ps(qk_act32_cd(act, 4 * g + 12)), 3);
             const __m512 dxt = _mm512_permutexvar_ps(tr, dx16);
             __m512 s16[4], m16[4];
-            prefetch_rows(w, stride, NW, 4 * g * S, nb * S, 16 * S);
+            qk_prefetch_rows(w, stride, NW, 4 * g * S, nb * S, 16 * S);
             for (int r = 0; r < NW; r++) {
                 const unsigned char *p = w + (size_t)r * stride + (size_t)(4 * g * S);
                 __m512i dv = _mm512_setzero_si512(), mv = _mm512_setzero_si512();
@@ -255,7 +236,7 @@ dot_act32_rows(const unsigned char *w, size_t stride, const int NW, const void *
         const __m512 dx = lane_dx(act, g);
         __m512 ls = _mm512_setzero_ps();
         if (om >= 0) ls = lane_sums(act, g);
-        prefetch_rows(w, stride, NW, 4 * g * S, nb * S, 4 * S);
+        qk_prefetch_rows(w, stride, NW, 4 * g * S, nb * S, 4 * S);
         for (int r = 0; r < NW; r++) {
             __m512i lo, hi;
             __m512 d, m;
