@@ -164,9 +164,9 @@ typedef struct qk_quant_config {
     /* output (recorded after the run) */
     bool has_output;
     char *output_path;
-    uint64_t output_bytes;    /* a folder: of all its files */
-    char output_sha256[65];   /* a folder: of its manifest (qk_path_sha256) */
-    size_t n_output_files;    /* a folder: its files (as input.files), else 0 */
+    uint64_t output_bytes;  /* a folder: of all its files */
+    char output_sha256[65]; /* a folder: of its manifest (qk_path_sha256) */
+    size_t n_output_files;  /* a folder: its files (as input.files), else 0 */
     qk_config_file *output_files;
 } qk_quant_config;
 

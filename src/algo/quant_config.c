@@ -135,10 +135,14 @@ qk_status qk_quant_config_set_string(qk_quant_config *c, const char *name, const
 
 static const char *kind_name(qk_config_kind k) {
     switch (k) {
-    case QK_CONFIG_INT: return "an integer";
-    case QK_CONFIG_REAL: return "a number";
-    case QK_CONFIG_BOOL: return "a boolean";
-    case QK_CONFIG_STRING: return "a string";
+    case QK_CONFIG_INT:
+        return "an integer";
+    case QK_CONFIG_REAL:
+        return "a number";
+    case QK_CONFIG_BOOL:
+        return "a boolean";
+    case QK_CONFIG_STRING:
+        return "a string";
     }
     return "?";
 }
@@ -333,8 +337,10 @@ qk_status qk_quant_config_save(const qk_quant_config *c, const char *path) {
     if (st == QK_OK) {
         st = qk_atomic_file_write(f, text, strlen(text));
         if (st == QK_OK) st = qk_atomic_file_write(f, "\n", 1);
-        if (st == QK_OK) st = qk_atomic_file_commit(f);
-        else qk_atomic_file_abort(f);
+        if (st == QK_OK)
+            st = qk_atomic_file_commit(f);
+        else
+            qk_atomic_file_abort(f);
     }
     free(text);
     return st;

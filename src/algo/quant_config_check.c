@@ -80,8 +80,10 @@ static qk_status list_files(const char *model_path, char ***names, size_t *n, bo
             }
             *names = grown;
         }
-        if (!((*names)[*n] = strdup(e->d_name))) st = qk_error_set(QK_ERR_NOMEM, "no memory");
-        else (*n)++;
+        if (!((*names)[*n] = strdup(e->d_name)))
+            st = qk_error_set(QK_ERR_NOMEM, "no memory");
+        else
+            (*n)++;
     }
     closedir(d);
     if (st == QK_OK && *n) qsort(*names, *n, sizeof **names, compare_names);
@@ -95,8 +97,10 @@ static void free_names(char **names, size_t n) {
 
 static void file_path(char *out, size_t size, const char *model_path, bool folder,
                       const char *name) {
-    if (folder) snprintf(out, size, "%s/%s", model_path, name);
-    else snprintf(out, size, "%s", model_path);
+    if (folder)
+        snprintf(out, size, "%s/%s", model_path, name);
+    else
+        snprintf(out, size, "%s", model_path);
 }
 
 qk_status qk_quant_config_set_input(qk_quant_config *c, const char *model_path) {
@@ -236,10 +240,9 @@ static qk_status check_tensors(const qk_quant_config *c, const char *model_path)
         const qk_type_traits *tr = qk_type_get_traits(c->tensors[i].type);
         const int64_t cols = t.ndim > 0 ? t.shape[t.ndim - 1] : 1;
         if (!tr || cols % tr->block_elems != 0)
-            st = qk_error_set(QK_ERR_CONFIG,
-                              "tensors[%zu].type: %s cannot hold '%s' (rows of %lld values)", i,
-                              qk_type_name(c->tensors[i].type), c->tensors[i].name,
-                              (long long)cols);
+            st = qk_error_set(
+                QK_ERR_CONFIG, "tensors[%zu].type: %s cannot hold '%s' (rows of %lld values)", i,
+                qk_type_name(c->tensors[i].type), c->tensors[i].name, (long long)cols);
     }
     if (st == QK_OK && c->n_tensors != n_model)
         st = qk_error_set(QK_ERR_CONFIG, "tensors: %zu entries for a model of %zu tensors",

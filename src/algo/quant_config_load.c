@@ -198,8 +198,8 @@ static qk_status object_element(loader *l, const json_t *arr, const char *name, 
 }
 
 /* An array of files (input.files, output.files) at path `name`. */
-static qk_status load_files(loader *l, const json_t *files, const char *name,
-                            qk_config_file **out, size_t *n_out) {
+static qk_status load_files(loader *l, const json_t *files, const char *name, qk_config_file **out,
+                            size_t *n_out) {
     static const char *const fkeys[] = {"name", "bytes", "sha256", NULL};
     const size_t n = json_array_size(files);
     qk_status st = QK_OK;
@@ -421,8 +421,8 @@ static qk_status load_tensor_type(loader *l, const char *base, const json_t *e, 
         int32_t type = 0;
         if ((st = parse_type(l, v, false, &type)) != QK_OK) return st;
         t->type = (qk_type)type;
-        json_t *extra = json_object_get(e, "bits") ? json_object_get(e, "bits")
-                                                   : json_object_get(e, "group");
+        json_t *extra =
+            json_object_get(e, "bits") ? json_object_get(e, "bits") : json_object_get(e, "group");
         if (extra) {
             at(l, base, json_object_get(e, "bits") ? "bits" : "group");
             return bad(l, "only for \"affine\" tensors");

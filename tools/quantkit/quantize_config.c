@@ -250,8 +250,8 @@ static bool param_real(const qk_quant_config *c, const char *file, const char *n
     const qk_config_param *p = qk_quant_config_param(c, name);
     const double v = p->kind == QK_CONFIG_INT ? (double)p->i : p->r;
     if (!(v >= lo && v <= hi)) {
-        cli_fail("quantize", "%s: method.params.%s: %g is out of range [%g, %g]", file, name, v,
-                 lo, hi);
+        cli_fail("quantize", "%s: method.params.%s: %g is out of range [%g, %g]", file, name, v, lo,
+                 hi);
         return false;
     }
     *out = v;
@@ -286,8 +286,9 @@ static int replay_ptq(const char *file, const char *calib_path, quantize_replay 
     qk_ptq_options_init(&p->ptq);
     if (qk_ptq_method_parse(c->method, &p->ptq.method) != QK_OK) {
         qk_clear_error();
-        return cli_fail("quantize", "%s: method.name: '%s' cannot be replayed (rtn, gptq, awq, "
-                                    "awq+gptq)",
+        return cli_fail("quantize",
+                        "%s: method.name: '%s' cannot be replayed (rtn, gptq, awq, "
+                        "awq+gptq)",
                         file, c->method);
     }
     const qk_config_param *target = qk_quant_config_param(c, "target");
@@ -357,8 +358,9 @@ static int replay_ptq(const char *file, const char *calib_path, quantize_replay 
         a->clip = param_bool(c, "awq_clip");
     }
     if (c->importance == QK_CONFIG_IMPORTANCE_CALIBRATION)
-        return cli_fail("quantize", "%s: importance.source: \"calibration\" is for "
-                                    "round-to-nearest runs (method %s)",
+        return cli_fail("quantize",
+                        "%s: importance.source: \"calibration\" is for "
+                        "round-to-nearest runs (method %s)",
                         file, c->method);
     if (quantize_ptq_calibrated(p)) {
         if (!c->has_calibration)

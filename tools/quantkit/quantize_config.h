@@ -11,11 +11,11 @@
 ** run: every setting explicit, defaults included, so that a replay never
 ** depends on a default of the day. */
 typedef struct quantize_ptq_plan {
-    qk_ptq_options ptq;         /* method, grid, GPTQ and AWQ settings (gguf and progress unset) */
-    const char *format;         /* "gguf" or a checkpoint format name */
-    bool affine;                /* an affine grid (checkpoints, --bits), else GGUF block types */
-    const char *block_scales;   /* GGUF target: "imatrix", "hessian" or "plain" */
-    const char *calib_path;     /* NULL: no calibration windows */
+    qk_ptq_options ptq;          /* method, grid, GPTQ and AWQ settings (gguf and progress unset) */
+    const char *format;          /* "gguf" or a checkpoint format name */
+    bool affine;                 /* an affine grid (checkpoints, --bits), else GGUF block types */
+    const char *block_scales;    /* GGUF target: "imatrix", "hessian" or "plain" */
+    const char *calib_path;      /* NULL: no calibration windows */
     int32_t samples, sample_len; /* sample_len 0: min(2048, the model's context) */
     uint64_t seed;
 } quantize_ptq_plan;
@@ -31,9 +31,9 @@ typedef struct quantize_run {
     const char *imatrix_path;           /* --imatrix, or NULL */
     const quantize_mixed_args *mixed;   /* NULL: no allocation */
     const quantize_mixed_state *mstate; /* with mixed */
-    const qk_quantize_report *rep;     /* the GGUF written, or NULL (a checkpoint) */
-    const quantize_ptq_plan *ptq;      /* a calibrated pipeline run, or NULL */
-    const qk_ptq_result *ptq_result;   /* with ptq */
+    const qk_quantize_report *rep;      /* the GGUF written, or NULL (a checkpoint) */
+    const quantize_ptq_plan *ptq;       /* a calibrated pipeline run, or NULL */
+    const qk_ptq_result *ptq_result;    /* with ptq */
 } quantize_run;
 
 /* Write the config of a finished run. Returns 0 or the exit code. */
