@@ -4,7 +4,7 @@
 ** type explicit, the importance statistics recomputed from the recorded
 ** calibration windows or read from the recorded statistics file). Runs of
 ** the calibrated pipeline (--method, --bits, --format) record every
-** setting of the pipeline in method.params (docs/QUANTIZE.md lists them).
+** setting of the pipeline in method.params (docs/CONFIG.md lists them).
 */
 #include <math.h>
 #include <stdio.h>
