@@ -237,9 +237,9 @@ static json_t *ptq_json(const qk_ptq_result *r, const calib_args *a) {
 
 /* What the calibrated path records (--save-config) or replays (--config). */
 typedef struct calib_record {
-    const char *save_config;     /* or NULL */
-    const char *imatrix_path;    /* --imatrix, or NULL */
-    const char *replayed;        /* --config, or NULL */
+    const char *save_config;  /* or NULL */
+    const char *imatrix_path; /* --imatrix, or NULL */
+    const char *replayed;     /* --config, or NULL */
     const quantize_replay *replay;
 } calib_record;
 
@@ -250,8 +250,13 @@ static int calib_record_done(const calib_record *w, const char *in_path, const c
                              const qk_quantize_report *rep, bool quiet) {
     if (w->replayed && !quiet) quantize_config_print_replay(w->replayed, w->replay, output);
     if (!w->save_config) return 0;
-    const quantize_run run = {.in_path = in_path, .output = output, .req = req, .opt = qopt,
-                              .imatrix_path = w->imatrix_path, .rep = rep, .ptq = plan,
+    const quantize_run run = {.in_path = in_path,
+                              .output = output,
+                              .req = req,
+                              .opt = qopt,
+                              .imatrix_path = w->imatrix_path,
+                              .rep = rep,
+                              .ptq = plan,
                               .ptq_result = res};
     return quantize_config_save(w->save_config, &run);
 }
@@ -295,7 +300,7 @@ static int quantize_calibrated(const char *in_path, const char *output, const ch
             return cli_fail_status("quantize", st);
         const int32_t n_ctx = qk_model_source_hparams(src)->n_ctx_train;
         qk_model_source_close(src);
-        sample_len = plan->sample_len > 0 ? plan->sample_len
+        sample_len = plan->sample_len > 0        ? plan->sample_len
                      : n_ctx > 0 && n_ctx < 2048 ? n_ctx
                                                  : 2048;
         int rc = calib_windows(in_path, tokenizer_path, plan, sample_len, &windows, &n_windows);
@@ -634,8 +639,8 @@ int cmd_quantize(int argc, char **argv) {
                                 .imatrix_path = imatrix_path,
                                 .replayed = config,
                                 .replay = &replay};
-        rc = quantize_calibrated(in_path, output, opt.tokenizer_path, &opt, &req, &ptq_plan, &ca, &w,
-                                 &common);
+        rc = quantize_calibrated(in_path, output, opt.tokenizer_path, &opt, &req, &ptq_plan, &ca,
+                                 &w, &common);
         goto done;
     }
     if (dry_run) {
@@ -674,14 +679,20 @@ int cmd_quantize(int argc, char **argv) {
         goto done;
     }
     if (rep.n_nonfinite > 0)
-        fprintf(stderr, "quantkit quantize: warning: %llu non-finite weights in %zu tensors "
-                        "replaced by 0 (--allow-nonfinite)\n",
+        fprintf(stderr,
+                "quantkit quantize: warning: %llu non-finite weights in %zu tensors "
+                "replaced by 0 (--allow-nonfinite)\n",
                 (unsigned long long)rep.n_nonfinite, rep.n_nonfinite_tensors);
     if (config && !common.json) quantize_config_print_replay(config, &replay, output);
     if (save_config) {
-        const quantize_run run = {.in_path = in_path, .output = output, .req = &req, .opt = &opt,
-                                  .imatrix_path = imatrix_path, .mixed = mixed ? &mx : NULL,
-                                  .mstate = &ms, .rep = &rep};
+        const quantize_run run = {.in_path = in_path,
+                                  .output = output,
+                                  .req = &req,
+                                  .opt = &opt,
+                                  .imatrix_path = imatrix_path,
+                                  .mixed = mixed ? &mx : NULL,
+                                  .mstate = &ms,
+                                  .rep = &rep};
         if ((rc = quantize_config_save(save_config, &run)) != 0) goto done;
         rc = 1;
     }

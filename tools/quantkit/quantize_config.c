@@ -112,11 +112,12 @@ static int record_checkpoint_tensors(qk_quant_config *c, const char *in_path,
     if (st != QK_OK) return FAIL_STATUS(st);
     const size_t n = qk_model_source_tensor_count(src);
     c->tensors = calloc(n ? n : 1, sizeof *c->tensors);
-    for (size_t i = 0; c->tensors && i < n && st == QK_OK; i++) {
+    bool no_memory = !c->tensors;
+    for (size_t i = 0; !no_memory && i < n && st == QK_OK; i++) {
         qk_model_tensor t;
         if ((st = qk_model_source_tensor_info(src, i, &t)) != QK_OK) break;
         qk_config_tensor *e = &c->tensors[c->n_tensors++];
-        if (!(e->name = strdup(t.name))) break;
+        no_memory = !(e->name = strdup(t.name));
         e->type = t.type;
         for (size_t k = 0; k < res->n_tensors; k++)
             if (strcmp(res->tensors[k].name, t.name) == 0) e->type = QK_TYPE_F32;
@@ -129,8 +130,7 @@ static int record_checkpoint_tensors(qk_quant_config *c, const char *in_path,
     }
     qk_model_source_close(src);
     if (st != QK_OK) return FAIL_STATUS(st);
-    if (!c->tensors || c->n_tensors != n || !c->tensors[n ? n - 1 : 0].name) return NO_MEMORY();
-    return 0;
+    return no_memory ? NO_MEMORY() : 0;
 }
 
 /* The pipeline part of a config: params, calibration, tensors. */
