@@ -142,7 +142,11 @@ typedef enum qk_kquant_method {
     ** search's on the tested data (README). */
     QK_KQUANT_FAST = 0,
     /* qk_quantize_rows: ggml's iterative searches plus refinement; slow. */
-    QK_KQUANT_SEARCH = 1
+    QK_KQUANT_SEARCH = 1,
+    /* ggml's own block quantizer alone (llama.cpp's quantize_row_*_ref, or
+    ** its importance search with importance): the reference the fast
+    ** algorithm's error is measured against; slow. */
+    QK_KQUANT_GGML = 2
 } qk_kquant_method;
 
 /* Quantize `nrows` rows of `ncols` floats into `dst` (row r at

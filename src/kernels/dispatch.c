@@ -94,10 +94,11 @@ static int64_t first_nonfinite(const float *x, int64_t n) {
 ** integer order is the float order, and NaN/Inf are above every finite
 ** limit), vectorized by the compiler; the exact checks run only on rows
 ** that fail it. */
-static bool row_clean(const float *x, int64_t n, float limit) {
+static bool row_clean(const float *x, int64_t n, float limit, bool avx512) {
     if (!(limit <= FLT_MAX)) limit = FLT_MAX;
     uint32_t lim;
     memcpy(&lim, &limit, sizeof lim);
+    if (avx512) return qk_kernels_avx512_row_clean(x, n, lim);
     int32_t bad = 0;
     int64_t i = 0;
     for (; i + 64 <= n; i += 64) {
@@ -113,14 +114,45 @@ static bool row_clean(const float *x, int64_t n, float limit) {
     return bad == 0;
 }
 
+/* ggml's own block quantizer over a row of K-format blocks (importance:
+** the row's, sliced per block, or NULL). */
+static void ggml_k_row(qk_type type, const float *x, void *dst, int64_t n, const float *imp) {
+    const size_t bytes = (size_t)qk_type_get_traits(type)->block_bytes;
+    for (int64_t b = 0; b < n / QK_GGML_QK_K; b++) {
+        const float *xb = x + b * QK_GGML_QK_K, *ib = imp ? imp + b * QK_GGML_QK_K : NULL;
+        void *y = (unsigned char *)dst + (size_t)b * bytes;
+        switch (type) {
+        case QK_TYPE_Q2_K:
+            qk_ggml_q2_k_block_ggml(xb, y, ib);
+            break;
+        case QK_TYPE_Q3_K:
+            qk_ggml_q3_k_block_ggml(xb, y, ib);
+            break;
+        case QK_TYPE_Q4_K:
+            qk_ggml_q4_k_block_ggml(xb, y, ib);
+            break;
+        case QK_TYPE_Q5_K:
+            qk_ggml_q5_k_block_ggml(xb, y, ib);
+            break;
+        default:
+            qk_ggml_q6_k_block_ggml(xb, y, ib);
+            break;
+        }
+    }
+}
+
 qk_status qk_kernels_quantize_rows(qk_type type, const float *x, void *dst, int64_t nrows,
                                    int64_t ncols, const float *importance,
                                    qk_kquant_method method) {
     const qk_type_traits *tr = qk_type_get_traits(type);
     const qk_kernel_ops *ops = qk_kernels_get(type, qk_isa_get());
     const bool is_k = tr && tr->is_block && tr->block_elems == QK_GGML_QK_K;
-    if (!tr || !tr->is_block || !ops || !ops->quantize_row ||
-        (importance && qk_type_uses_importance(type)) || (is_k && method != QK_KQUANT_FAST))
+    const bool ggml = method == QK_KQUANT_GGML &&
+                      (type == QK_TYPE_Q2_K || type == QK_TYPE_Q3_K || type == QK_TYPE_Q4_K ||
+                       type == QK_TYPE_Q5_K || type == QK_TYPE_Q6_K);
+    if (!ggml &&
+        (!tr || !tr->is_block || !ops || !ops->quantize_row ||
+         (importance && qk_type_uses_importance(type)) || (is_k && method != QK_KQUANT_FAST)))
         return qk_quantize_rows(type, x, dst, nrows, ncols, importance);
     if (nrows < 0)
         return qk_error_set(QK_ERR_SHAPE, "quantize: negative row count %lld", (long long)nrows);
@@ -135,18 +167,23 @@ qk_status qk_kernels_quantize_rows(qk_type type, const float *x, void *dst, int6
                             (long long)nrows, (long long)ncols);
     const int64_t nblocks = ncols / tr->block_elems;
     const float limit = qk_type_max_magnitude(type);
+    const bool avx512 = ops->isa == QK_ISA_AVX512;
     /* each row: finiteness, then the kernel, then the scales; the first
     ** failing row (lowest index) is reported whatever the thread count */
     int64_t first_bad = nrows;
-#pragma omp parallel for schedule(dynamic, 1) reduction(min : first_bad)
+    /* runs of 8 consecutive rows per thread: the kernels prefetch the next row */
+#pragma omp parallel for schedule(dynamic, 8) reduction(min : first_bad)
     for (int64_t r = 0; r < nrows; r++) {
         const float *xr = x + r * ncols;
         unsigned char *yr = (unsigned char *)dst + (size_t)r * row_bytes;
-        if (!row_clean(xr, ncols, limit)) {
+        if (!row_clean(xr, ncols, limit, avx512)) {
             if (r < first_bad) first_bad = r;
             continue;
         }
-        ops->quantize_row(xr, yr, ncols);
+        if (ggml)
+            ggml_k_row(type, xr, yr, ncols, importance);
+        else
+            ops->quantize_row(xr, yr, ncols);
         if (qk_ggml_first_overflowed_block(type, yr, nblocks) >= 0 && r < first_bad) first_bad = r;
     }
     if (first_bad == nrows) return QK_OK;

@@ -19,6 +19,7 @@
 #include <immintrin.h>
 
 #include "kernels/kernels_internal.h"
+#include "kernels/x86_prefetch.h"
 
 enum { KIND_NIBBLE = 0, KIND_LUT = 1, KIND_BYTES = 2 };
 
@@ -184,12 +185,9 @@ dot_act32_rows(const unsigned char *w, size_t stride, const int NW, const void *
             dx16 = _mm512_insertf32x4(dx16, _mm_loadu_ps(qk_act32_cd(act, 4 * g + 12)), 3);
             const __m512 dxt = _mm512_permutexvar_ps(tr, dx16);
             __m512 s16[4], m16[4];
+            qk_prefetch_rows(w, stride, NW, 4 * g * S, nb * S, 16 * S);
             for (int r = 0; r < NW; r++) {
                 const unsigned char *p = w + (size_t)r * stride + (size_t)(4 * g * S);
-                /* into L2 ahead of use: with several rows in flight the hardware
-                ** prefetcher alone left a fifth of the bandwidth unused */
-                for (int k = 0; k < 16 * S; k += 64)
-                    _mm_prefetch((const char *)p + 2048 + k, _MM_HINT_T1);
                 __m512i dv = _mm512_setzero_si512(), mv = _mm512_setzero_si512();
                 for (int gg = 0; gg < 4; gg++) {
                     const __m512i l0 = _mm512_loadu_si512(p + 4 * gg * S);
@@ -238,6 +236,7 @@ dot_act32_rows(const unsigned char *w, size_t stride, const int NW, const void *
         const __m512 dx = lane_dx(act, g);
         __m512 ls = _mm512_setzero_ps();
         if (om >= 0) ls = lane_sums(act, g);
+        qk_prefetch_rows(w, stride, NW, 4 * g * S, nb * S, 4 * S);
         for (int r = 0; r < NW; r++) {
             __m512i lo, hi;
             __m512 d, m;

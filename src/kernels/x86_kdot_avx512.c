@@ -20,6 +20,7 @@
 #include <immintrin.h>
 
 #include "kernels/kernels_internal.h"
+#include "kernels/x86_prefetch.h"
 
 /* ---- Q8_K activations (bit for bit qk_quantize_row(QK_TYPE_Q8_K)) ------ */
 
@@ -158,8 +159,125 @@ static inline __attribute__((always_inline)) float dot_q45k(const void *w, const
     return _mm512_reduce_add_ps(acc) - macc;
 }
 
+/* ---- Q4_K, several rows at a time ------------------------------------------
+** Per super-block, the 128 quant bytes are read as two 64-byte vectors: the
+** low nibbles of bytes 64 h .. 64 h + 63 are sub-blocks 4 h and 4 h + 2 (two
+** 256-bit halves), the high nibbles sub-blocks 4 h + 1 and 4 h + 3. The
+** activation quants are gathered once per super-block into that order and
+** shared by all rows. VPMADDUBSW forms the pair products (|.| <= 3840, no
+** saturation), VPDPWSSD adds them times each half's 6-bit scale (spread
+** over the words by an in-lane byte shuffle) into int32 lanes: exact. The
+** scales and mins of up to 4 rows are unpacked together, one row per
+** 128-bit lane, and so are the mins terms: m_j times the activation sum of
+** sub-block j (a pair of Q8_K's sums of 16), 2 sub-blocks per int32 lane
+** (exact). Per super-block the lanes are scaled by d * d_y and dmin * d_y
+** in f32. Every row's arithmetic is the same whatever NW. */
+
+/* Byte-shuffle control: in 128-bit lanes 0, 1 the words take scale byte s0,
+** in lanes 2, 3 scale byte s1 (zero-extended). */
+static inline __m512i scale_words(int s0, int s1) {
+    const __m512i s = _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16((short)s0),
+                                              _mm512_set1_epi16((short)s1));
+    return _mm512_or_si512(_mm512_set1_epi16((short)0xFF00), s);
+}
+
+static inline __attribute__((always_inline)) void dot_q4k_rows(const unsigned char *w,
+                                                               size_t stride, const int NW,
+                                                               const void *act, int64_t n,
+                                                               float *out) {
+    const qk_block_q8_k *y = act;
+    const int64_t nb = n / QK_GGML_QK_K;
+    const __m512i m4 = _mm512_set1_epi8(15), zero = _mm512_setzero_si512();
+    const __m512i ctl[2][2] = {{scale_words(0, 2), scale_words(1, 3)},
+                               {scale_words(4, 6), scale_words(5, 7)}};
+    /* k4_scales per 128-bit lane on the 16 header bytes (d, dmin, scales) */
+    const __m512i sh_a = _mm512_broadcast_i32x4(
+        _mm_setr_epi8(4, 5, 6, 7, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15));
+    const __m512i sh_b = _mm512_broadcast_i32x4(
+        _mm_setr_epi8(-1, -1, -1, -1, 4, 5, 6, 7, -1, -1, -1, -1, 8, 9, 10, 11));
+    const __m512i mk_lo =
+        _mm512_broadcast_i32x4(_mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0));
+    const __m512i mk_hi = _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0, 0, 0x0f0f0f0f));
+    const __m512i x30 = _mm512_set1_epi8(0x30);
+    const __m512i heads = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i dmin_idx = _mm512_setr_epi32(1, 1, 1, 1, 3, 3, 3, 3, 5, 5, 5, 5, 7, 7, 7, 7);
+    __m512 acc[4], macc = _mm512_setzero_ps();
+    for (int r = 0; r < NW; r++) acc[r] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const int8_t *qa = y[i].qs;
+        __m512i ya[2][2];
+        for (int h = 0; h < 2; h++) {
+            ya[h][0] = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(qa + 128 * h))),
+                _mm256_loadu_si256((const __m256i *)(qa + 128 * h + 64)), 1);
+            ya[h][1] = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(qa + 128 * h + 32))),
+                _mm256_loadu_si256((const __m256i *)(qa + 128 * h + 96)), 1);
+        }
+        /* the activation sums of the 8 sub-blocks of 32 as words, in every lane */
+        const __m256i bsp = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[i].bsums),
+                                              _mm256_set1_epi16(1));
+        const __m512i bs4 = _mm512_broadcast_i32x4(
+            _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packs_epi32(bsp, bsp), 0x08)));
+        qk_prefetch_rows(w, stride, NW, i * 144, nb * 144, 144);
+        /* the rows' headers, row r in lane r (lanes past NW repeat row 0) */
+        const unsigned char *b0 = w + (size_t)i * 144;
+        __m512i hv = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)b0));
+        if (NW > 1) hv = _mm512_inserti32x4(hv, _mm_loadu_si128((const __m128i *)(b0 + stride)), 1);
+        if (NW > 2)
+            hv = _mm512_inserti32x4(hv, _mm_loadu_si128((const __m128i *)(b0 + 2 * stride)), 2);
+        if (NW > 3)
+            hv = _mm512_inserti32x4(hv, _mm_loadu_si128((const __m128i *)(b0 + 3 * stride)), 3);
+        const __m512i a = _mm512_shuffle_epi8(hv, sh_a), b = _mm512_shuffle_epi8(hv, sh_b);
+        const __m512i sm =
+            _mm512_or_si512(_mm512_or_si512(_mm512_and_si512(a, mk_lo),
+                                            _mm512_and_si512(_mm512_srli_epi16(a, 4), mk_hi)),
+                            _mm512_and_si512(_mm512_srli_epi16(b, 2), x30));
+        /* [d * d_y, dmin * d_y] of each row */
+        const __m512 dd = _mm512_castps256_ps512(_mm256_mul_ps(
+            _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutexvar_epi32(heads, hv))),
+            _mm256_set1_ps(y[i].d)));
+        const __m512i mp = _mm512_madd_epi16(_mm512_unpackhi_epi8(sm, zero), bs4);
+        macc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(mp), _mm512_permutexvar_ps(dmin_idx, dd), macc);
+        for (int r = 0; r < NW; r++) {
+            const unsigned char *blk = b0 + (size_t)r * stride;
+            const __m512i smr = _mm512_permutexvar_epi32(
+                _mm512_add_epi32(_mm512_set1_epi32(4 * r),
+                                 _mm512_setr_epi32(0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3)),
+                sm);
+            __m512i isum = _mm512_setzero_si512();
+            for (int h = 0; h < 2; h++) {
+                const __m512i q = _mm512_loadu_si512(blk + 16 + 64 * h);
+                const __m512i lo = _mm512_and_si512(q, m4);
+                const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+                isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(lo, ya[h][0]),
+                                           _mm512_shuffle_epi8(smr, ctl[h][0]));
+                isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(hi, ya[h][1]),
+                                           _mm512_shuffle_epi8(smr, ctl[h][1]));
+            }
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum),
+                                     _mm512_permutexvar_ps(_mm512_set1_epi32(2 * r), dd), acc[r]);
+        }
+    }
+    float m[16];
+    _mm512_storeu_ps(m, macc);
+    for (int r = 0; r < NW; r++)
+        out[r] = _mm512_reduce_add_ps(acc[r]) -
+                 ((m[4 * r] + m[4 * r + 2]) + (m[4 * r + 1] + m[4 * r + 3]));
+}
+
 static float dot_act_q4_k(const void *w, const void *act, int64_t n) {
-    return dot_q45k(w, act, n, false);
+    float r;
+    dot_q4k_rows(w, 0, 1, act, n, &r);
+    return r;
+}
+static void dot_act_rows_q4_k(const void *w, size_t stride, int nw, const void *act, int64_t n,
+                              float *out) {
+    const unsigned char *p = w;
+    for (; nw >= 4; nw -= 4, p += 4 * stride, out += 4) dot_q4k_rows(p, stride, 4, act, n, out);
+    if (nw == 3) dot_q4k_rows(p, stride, 3, act, n, out);
+    if (nw == 2) dot_q4k_rows(p, stride, 2, act, n, out);
+    if (nw == 1) dot_q4k_rows(p, stride, 1, act, n, out);
 }
 static float dot_act_q5_k(const void *w, const void *act, int64_t n) {
     return dot_q45k(w, act, n, true);
@@ -425,7 +543,6 @@ QK_DOT_F32_K(q6_k, 210)
     }
 QK_ROWS(q2_k)
 QK_ROWS(q3_k)
-QK_ROWS(q4_k)
 QK_ROWS(q5_k)
 QK_ROWS(q6_k)
 #undef QK_ROWS

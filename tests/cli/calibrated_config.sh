@@ -44,7 +44,7 @@ j=$T/gptq-q4_0.json
 [ "$(jq -r .method.name "$j")" = gptq ] || fail "method.name"
 jq -e '.method.params == {"target": "gguf", "true_sequential": true, "block_scales": "imatrix",
         "act_order": false, "static_groups": false, "damp": 0.01, "damp_max": 1,
-        "block_size": 128}' "$j" > /dev/null || fail "params: $(jq -c .method.params "$j")"
+        "block_size": 128, "fp_target": false}' "$j" > /dev/null || fail "params: $(jq -c .method.params "$j")"
 jq -e '.calibration.samples == 2 and .calibration.len == 64 and .calibration.seed == 0' "$j" \
   > /dev/null || fail "calibration: $(jq -c .calibration "$j")"
 [ "$(jq -r .calibration.sha256 "$j")" = "$(sha "$TXT")" ] || fail "calibration.sha256"
@@ -63,7 +63,8 @@ save_replay gptq-folder gf 2 --format gptq --bits 4 --group 64 --sym --method gp
 j=$T/gptq-folder.json
 jq -e '.quantize.format == "gptq" and .method.params.target == "affine" and .method.params.bits == 4
        and .method.params.group == 64 and .method.params.sym and .method.params.scale_type == "f16"
-       and .method.params.act_order and .method.params.damp == 0.05' \
+       and .method.params.refit_scales == false and .method.params.act_order
+       and .method.params.damp == 0.05' \
   "$j" > /dev/null || fail "folder params: $(jq -c .method.params "$j")"
 [ "$(jq -r '.tensors[] | select(.name == "blk.1.ffn_down.weight") | "\(.type) \(.bits) \(.group)"' "$j")" \
   = "affine 4 64" ] || fail "affine tensor entry"

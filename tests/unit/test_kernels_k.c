@@ -223,11 +223,67 @@ static void test_dot(void **state) {
     free(x), free(xw), free(wf), free(af), free(w), free(act);
 }
 
+/* vec_dot_act_rows over 1..9 rows, contiguous and with a padded stride:
+** every output bit for bit the same variant's vec_dot_act of that row (so
+** independent of how rows are grouped, hence of the thread count) and
+** within the bound of the reference; rows of random bytes (every scale
+** and min pattern) and quantized Gaussian / outlier weights. */
+static void test_dot_rows(void **state) {
+    (void)state;
+    enum { MAX_ROWS = 9 };
+    static const int64_t lens[] = {256, 768, 2816};
+    float *x = malloc(MAX_N * sizeof *x), *xw = malloc(MAX_N * sizeof *xw);
+    float *wf = malloc(MAX_N * sizeof *wf), *af = malloc(MAX_N * sizeof *af);
+    qk_block_q8_k *act = malloc(MAX_N / 256 * sizeof *act);
+    for (size_t t = 0; t < N_KT; t++) {
+        const qk_kernel_ops *ref = kt_variant(KT[t], QK_ISA_REF);
+        unsigned char *w = malloc((row_bytes(KT[t], MAX_N) + 40) * MAX_ROWS);
+        for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
+            const int64_t n = lens[l];
+            const size_t rb = row_bytes(KT[t], n);
+            for (int pad = 0; pad <= 40; pad += 40) {
+                const size_t stride = rb + (size_t)pad;
+                for (int r = 0; r < MAX_ROWS; r++) {
+                    unsigned char *wr = w + (size_t)r * stride;
+                    if (r % 3 == 0) {
+                        random_blocks(KT[t], wr, n, 900 + (uint64_t)(r + 16 * l), false);
+                    } else {
+                        fill_case(r % 3 == 1 ? 0 : 3, xw, n, 950 + (uint64_t)(r + 16 * l));
+                        (void)qk_quantize_row(KT[t], xw, wr, n, NULL);
+                    }
+                }
+                fill_case(pad ? 5 : 0, x, n, 990 + l);
+                ref->quantize_act(x, act, n);
+                QK_ASSERT_OK(qk_dequantize_row(QK_TYPE_Q8_K, act, af, n));
+                for (int isa = QK_ISA_REF; isa <= QK_ISA_AVX512; isa++) {
+                    const qk_kernel_ops *ops = kt_variant(KT[t], (qk_isa)isa);
+                    if (!ops) continue;
+                    for (int nw = 1; nw <= MAX_ROWS; nw++) {
+                        float out[MAX_ROWS];
+                        ops->vec_dot_act_rows(w, stride, nw, act, n, out);
+                        for (int r = 0; r < nw; r++) {
+                            const unsigned char *wr = w + (size_t)r * stride;
+                            QK_ASSERT_F32_BITS_EQ(out[r], ops->vec_dot_act(wr, act, n));
+                            if (nw < MAX_ROWS) continue;
+                            check_dot(out[r], ref->vec_dot_act(wr, act, n),
+                                      kt_dot_magnitude(KT[t], wr, af, n), QK_KERNELS_DOT_REL_TOL,
+                                      "rows dot", KT[t], (qk_isa)isa, r, n);
+                        }
+                    }
+                }
+            }
+        }
+        free(w);
+    }
+    free(x), free(xw), free(wf), free(af), free(act);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dequantize_bit_exact),
         cmocka_unit_test(test_act_q8_k_bit_exact),
         cmocka_unit_test(test_dot),
+        cmocka_unit_test(test_dot_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

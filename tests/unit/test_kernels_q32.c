@@ -312,6 +312,62 @@ static void test_dot_act(void **state) {
     free(x), free(xw), free(w), free(act);
 }
 
+/* vec_dot_act_rows over 1..9 rows, contiguous and with a padded stride:
+** every output bit for bit the same variant's vec_dot_act of that row (so
+** independent of how rows are grouped, hence of the thread count) and
+** within the bound of the reference. Rows mix random bytes, quantized
+** outliers and weights that decode to zero; odd lengths end in a partial
+** group of 4 blocks. */
+static void test_dot_rows(void **state) {
+    (void)state;
+    enum { MAX_ROWS = 9 };
+    static const int64_t lens[] = {32, 96, 160, 416, 4128};
+    float *x = malloc(MAX_N * sizeof *x), *xw = malloc(MAX_N * sizeof *xw);
+    unsigned char *act = malloc(qk_act32_bytes(MAX_N));
+    for (size_t t = 0; t < N_Q32; t++) {
+        const qk_kernel_ops *ref = kt_variant(Q32[t], QK_ISA_REF);
+        unsigned char *w = malloc((row_bytes(Q32[t], MAX_N) + 40) * MAX_ROWS);
+        for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
+            const int64_t n = lens[l];
+            const size_t rb = row_bytes(Q32[t], n);
+            for (int pad = 0; pad <= 40; pad += 40) {
+                const size_t stride = rb + (size_t)pad;
+                for (int r = 0; r < MAX_ROWS; r++) {
+                    unsigned char *wr = w + (size_t)r * stride;
+                    if (r % 3 == 0) {
+                        random_blocks(Q32[t], wr, n, 500 + (uint64_t)(r + 16 * l), false);
+                    } else {
+                        fill_case(r % 3 == 1 ? 4 : 2, xw, n, 600 + (uint64_t)(r + 16 * l));
+                        (void)qk_quantize_row(Q32[t], xw, wr, n, NULL);
+                    }
+                }
+                fill_case(pad ? 4 : 0, x, n, 700 + l);
+                ref->quantize_act(x, act, n);
+                for (int isa = QK_ISA_REF; isa <= QK_ISA_AVX512; isa++) {
+                    const qk_kernel_ops *ops = kt_variant(Q32[t], (qk_isa)isa);
+                    if (!ops) continue;
+                    for (int nw = 1; nw <= MAX_ROWS; nw++) {
+                        float out[MAX_ROWS];
+                        ops->vec_dot_act_rows(w, stride, nw, act, n, out);
+                        for (int r = 0; r < nw; r++) {
+                            const unsigned char *wr = w + (size_t)r * stride;
+                            QK_ASSERT_F32_BITS_EQ(out[r], ops->vec_dot_act(wr, act, n));
+                            if (nw < MAX_ROWS) continue;
+                            double abs_sum, exact;
+                            act_sums(Q32[t], wr, act, n, &abs_sum, &exact);
+                            check_dot(out[r], ref->vec_dot_act(wr, act, n), abs_sum,
+                                      QK_KERNELS_DOT_REL_TOL, "rows dot", Q32[t], (qk_isa)isa, r,
+                                      n);
+                        }
+                    }
+                }
+            }
+        }
+        free(w);
+    }
+    free(x), free(xw), free(act);
+}
+
 static void test_dot_f32(void **state) {
     (void)state;
     const qk_type types[] = {QK_TYPE_Q4_0,   QK_TYPE_Q4_1, QK_TYPE_Q5_0, QK_TYPE_Q5_1, QK_TYPE_Q8_0,
@@ -381,6 +437,41 @@ static void test_dot_zero_weights(void **state) {
 
 /* Checked entry points: the reference's bytes, NaN/Inf rejected naming the
 ** element, f16 overflow reported, any thread count. */
+/* The AVX-512 row check of qk_kernels_quantize_rows: every length around
+** the 16- and 64-value steps, one bad value at every position (NaN, +-Inf,
+** the float just above the limit in magnitude) is found; values of exactly
+** the limit, zeros and -0 pass. */
+static void test_row_clean(void **state) {
+    (void)state;
+    if (!kt_variant(QK_TYPE_Q4_0, QK_ISA_AVX512)) return;
+    static const int64_t lens[] = {1, 15, 16, 17, 63, 64, 65, 130, 416};
+    const float lim = 1000.0f;
+    uint32_t lim_bits;
+    memcpy(&lim_bits, &lim, sizeof lim_bits);
+    const float bad[] = {NAN, INFINITY, -INFINITY, nextafterf(lim, INFINITY),
+                         -nextafterf(lim, INFINITY)};
+    float *x = malloc(416 * sizeof *x);
+    for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
+        const int64_t n = lens[l];
+        fill_case(0, x, n, 5 + l);
+        for (int64_t i = 0; i < n; i++) x[i] = i % 7 == 3 ? -0.0f : x[i];
+        assert_true(qk_kernels_avx512_row_clean(x, n, lim_bits));
+        for (int64_t p = 0; p < n; p++) {
+            const float keep = x[p];
+            for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+                x[p] = bad[b];
+                if (qk_kernels_avx512_row_clean(x, n, lim_bits))
+                    fail_msg("n %lld: %g at %lld not found", (long long)n, (double)bad[b],
+                             (long long)p);
+            }
+            x[p] = p & 1 ? -lim : lim;
+            assert_true(qk_kernels_avx512_row_clean(x, n, lim_bits));
+            x[p] = keep;
+        }
+    }
+    free(x);
+}
+
 static void test_checked_rows(void **state) {
     (void)state;
     enum { R = 7, C = 416 };
@@ -411,6 +502,11 @@ static void test_checked_rows(void **state) {
     QK_ASSERT_STATUS(qk_kernels_quantize_rows(QK_TYPE_Q4_0, x, got, R, C, NULL, QK_KQUANT_FAST),
                      QK_ERR_NONFINITE);
     assert_non_null(strstr(qk_last_error(), "row 3, column 17"));
+    x[3 * C + 17] = 1.0f;
+    x[1 * C + 410] = -INFINITY; /* in the last, partial 64-value step */
+    QK_ASSERT_STATUS(qk_kernels_quantize_rows(QK_TYPE_Q8_0, x, got, R, C, NULL, QK_KQUANT_FAST),
+                     QK_ERR_NONFINITE);
+    assert_non_null(strstr(qk_last_error(), "row 1, column 410"));
     /* a block whose scale does not fit f16 */
     fill_case(0, x, R * C, 4);
     x[2 * C + 40] = 1e9f;
@@ -429,9 +525,11 @@ int main(void) {
         cmocka_unit_test(test_dequantize_bit_exact),
         cmocka_unit_test(test_act_bit_exact),
         cmocka_unit_test(test_dot_act),
+        cmocka_unit_test(test_dot_rows),
         cmocka_unit_test(test_dot_f32),
         cmocka_unit_test(test_dot_zero_weights),
         cmocka_unit_test(test_checked_rows),
+        cmocka_unit_test(test_row_clean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

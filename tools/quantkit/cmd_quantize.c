@@ -89,7 +89,7 @@ static json_t *report_json(const char *in, const char *out, const char *type,
 typedef struct calib_args {
     const char *method, *calib_path, *format;
     int64_t samples, len, seed, bits, group, block, awq_seqs;
-    bool sym, asym, act_order, static_groups, mse, measure, no_true_sequential;
+    bool sym, asym, act_order, static_groups, mse, refit, fp_target, measure, no_true_sequential;
     double damp;
     const char *block_scales;
 } calib_args;
@@ -118,12 +118,14 @@ static int plan_from_args(const calib_args *a, quantize_ptq_plan *p) {
     g->act_order = a->act_order;
     g->static_groups = a->static_groups;
     g->mse = a->mse;
+    g->refit_scales = a->refit;
     g->damp = a->damp;
     g->block_size = (int32_t)a->block;
     g->hessian_importance = strcmp(a->block_scales, "hessian") == 0;
     /* act-order onto block formats keeps block scales from the original weights */
     if (!p->affine && g->act_order) g->static_groups = true;
     p->ptq.true_sequential = !a->no_true_sequential;
+    p->ptq.fp_target = a->fp_target;
     p->ptq.awq.search_n_seq = (int32_t)a->awq_seqs;
     p->calib_path = a->calib_path;
     p->samples = (int32_t)a->samples;
@@ -465,6 +467,9 @@ int cmd_quantize(int argc, char **argv) {
          "gptq: group scales from the original weights"},
         {"damp", CLI_DOUBLE, &ca.damp, "gptq: dampening, fraction of the mean diagonal (0.01)"},
         {"mse", CLI_FLAG, &ca.mse, "affine: MSE search of each group's range"},
+        {"refit-scales", CLI_FLAG, &ca.refit, "gptq affine: refit group scales to the final codes"},
+        {"fp-target", CLI_FLAG, &ca.fp_target,
+         "gptq: match the f32 model's outputs on its own inputs (GPTAQ)"},
         {"gptq-block", CLI_INT, &ca.block, "gptq: lazy batch columns (default 128)"},
         {"block-scales", CLI_STRING, &ca.block_scales,
          "gptq onto block types: scales searched with the --imatrix importance (default), "

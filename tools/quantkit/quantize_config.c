@@ -40,12 +40,14 @@ static const param_spec SPECS[] = {
     {"sym", QK_CONFIG_BOOL, P_GRID},
     {"mse", QK_CONFIG_BOOL, P_GRID},
     {"scale_type", QK_CONFIG_STRING, P_GRID},
+    {"refit_scales", QK_CONFIG_BOOL, P_GRID},
     {"block_scales", QK_CONFIG_STRING, P_BLOCKS},
     {"act_order", QK_CONFIG_BOOL, P_GPTQ},
     {"static_groups", QK_CONFIG_BOOL, P_GPTQ},
     {"damp", QK_CONFIG_REAL, P_GPTQ},
     {"damp_max", QK_CONFIG_REAL, P_GPTQ},
     {"block_size", QK_CONFIG_INT, P_GPTQ},
+    {"fp_target", QK_CONFIG_BOOL, P_GPTQ},
     {"awq_grid", QK_CONFIG_INT, P_AWQ},
     {"awq_duo_scaling", QK_CONFIG_BOOL, P_AWQ},
     {"awq_scale_vo_gqa", QK_CONFIG_BOOL, P_AWQ},
@@ -76,8 +78,10 @@ static qk_status record_params(qk_quant_config *c, const quantize_ptq_plan *p) {
         if ((st = qk_quant_config_set_int(c, "bits", o->bits)) == QK_OK &&
             (st = qk_quant_config_set_int(c, "group", o->group_size)) == QK_OK &&
             (st = qk_quant_config_set_bool(c, "sym", o->symmetric)) == QK_OK &&
-            (st = qk_quant_config_set_bool(c, "mse", o->mse)) == QK_OK)
-            st = qk_quant_config_set_string(c, "scale_type", qk_type_name(o->scale_type));
+            (st = qk_quant_config_set_bool(c, "mse", o->mse)) == QK_OK &&
+            (st = qk_quant_config_set_string(c, "scale_type", qk_type_name(o->scale_type))) ==
+                QK_OK)
+            st = qk_quant_config_set_bool(c, "refit_scales", o->refit_scales);
     }
     if (st == QK_OK && (g & P_BLOCKS))
         st = qk_quant_config_set_string(c, "block_scales", p->block_scales);
@@ -85,8 +89,9 @@ static qk_status record_params(qk_quant_config *c, const quantize_ptq_plan *p) {
         if ((st = qk_quant_config_set_bool(c, "act_order", o->act_order)) == QK_OK &&
             (st = qk_quant_config_set_bool(c, "static_groups", o->static_groups)) == QK_OK &&
             (st = qk_quant_config_set_real(c, "damp", o->damp)) == QK_OK &&
-            (st = qk_quant_config_set_real(c, "damp_max", o->damp_max)) == QK_OK)
-            st = qk_quant_config_set_int(c, "block_size", o->block_size);
+            (st = qk_quant_config_set_real(c, "damp_max", o->damp_max)) == QK_OK &&
+            (st = qk_quant_config_set_int(c, "block_size", o->block_size)) == QK_OK)
+            st = qk_quant_config_set_bool(c, "fp_target", p->ptq.fp_target);
     }
     if (st == QK_OK && (g & P_AWQ)) {
         if ((st = qk_quant_config_set_int(c, "awq_grid", a->n_grid)) == QK_OK &&
@@ -328,6 +333,7 @@ static int replay_ptq(const char *file, const char *calib_path, quantize_replay 
             return 1;
         o->symmetric = param_bool(c, "sym");
         o->mse = param_bool(c, "mse");
+        o->refit_scales = param_bool(c, "refit_scales");
         o->scale_type = strcmp(scale, "f16") == 0 ? QK_TYPE_F16 : QK_TYPE_F32;
     }
     if ((g & P_BLOCKS) &&
@@ -342,6 +348,7 @@ static int replay_ptq(const char *file, const char *calib_path, quantize_replay 
             return 1;
         o->act_order = param_bool(c, "act_order");
         o->static_groups = param_bool(c, "static_groups");
+        p->ptq.fp_target = param_bool(c, "fp_target");
     }
     if (g & P_AWQ) {
         double shrink;
