@@ -7,7 +7,8 @@
 # byte-identical outputs; the config
 # records the method's settings (defaults included), the calibration
 # digest, windows and seed, and the output's digest; a replay with another
-# seed gives another output (the seed is used); a different calibration
+# seed, or with refit_scales on, gives another output (both are used); a
+# different calibration
 # file, and broken method parameters, fail with one line naming the field.
 # labels: fixtures
 set -euo pipefail
@@ -85,7 +86,11 @@ jq '.calibration.seed = 7' "$T/gptq-q4_0.json" > "$T/seed.json"
 "$QK" quantize "$HF" -o "$T/seed.gguf" --config "$T/seed.json" > "$T/seed.log"
 grep -q "DIFFERS from the recorded one" "$T/seed.log" || fail "seed 7: $(cat "$T/seed.log")"
 cmp -s "$T/g.gguf" "$T/seed.gguf" && fail "seed 7 gave the same output"
-echo "  ok   a replay with seed 7 differs (the seed is used)"
+jq '.method.params.refit_scales = true' "$T/gptq-folder.json" > "$T/refit.json"
+"$QK" quantize "$HF" -o "$T/refit" --config "$T/refit.json" > "$T/refit.log"
+grep -q "DIFFERS from the recorded one" "$T/refit.log" || fail "refit: $(cat "$T/refit.log")"
+cmp -s "$T/gf/model.safetensors" "$T/refit/model.safetensors" && fail "refit_scales gave the same weights"
+echo "  ok   a replay with seed 7 differs, one with refit_scales true too (both are used)"
 
 # refusals: one line naming the field, nothing written
 refuse() { # NAME CONFIG EXPECTED ARGS...
