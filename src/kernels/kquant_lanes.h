@@ -21,7 +21,7 @@
 **     best candidate's fit gives the sub-block's continuous scale (and min);
 **  3. D (and M) among 2 KQ_SUPER_C + 1 values each by the error that
 **     rounding the sub-block scales (and mins) adds for those quants;
-**  4. QK_KQ_ROUNDS rounds of: per sub-block, the current scale (and min)
+**  4. QK_KQ_ROUNDS round(s) of: per sub-block, the current scale (and min)
 **     and the three scales around the least-squares one for the latest
 **     quants, each with the min that fits it, compared by the exact error
 **     of their re-rounded quants (one pass for the four, the error from
@@ -377,14 +377,69 @@ typedef struct kq_sums {
     kv sq, sqq, sqx;
 } kq_sums;
 
+/* X[i] lane l = x[16 r(l) + i]: a transposition (data movement only). */
 KQ_FN void kq_load(const qk_kq_params *p, const float *x, kq_state *s) {
     const bool pair = p->nsub == 8;
+#if defined(__AVX512F__)
+    __m512 r[16], t[16], u[16];
+    for (int l = 0; l < 16; l++) r[l] = _mm512_loadu_ps(x + 16 * (pair ? 2 * (l % 8) + l / 8 : l));
+    for (int k = 0; k < 8; k++) {
+        t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+        t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+    }
+    for (int k = 0; k < 4; k++) {
+        u[4 * k] = _mm512_shuffle_ps(t[4 * k], t[4 * k + 2], 0x44);
+        u[4 * k + 1] = _mm512_shuffle_ps(t[4 * k], t[4 * k + 2], 0xEE);
+        u[4 * k + 2] = _mm512_shuffle_ps(t[4 * k + 1], t[4 * k + 3], 0x44);
+        u[4 * k + 3] = _mm512_shuffle_ps(t[4 * k + 1], t[4 * k + 3], 0xEE);
+    }
+    /* u[4 k + j], 128-bit lane L: element 4 L + j of rows 4 k .. 4 k + 3 */
+    for (int j = 0; j < 4; j++) {
+        const __m512 v0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
+        const __m512 v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
+        const __m512 v2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+        const __m512 v3 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
+        s->X[j] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+        s->X[8 + j] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+        s->X[4 + j] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+        s->X[12 + j] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+    }
+#elif defined(__AVX2__)
+    /* four 8 x 8 transpositions: lanes 8 g.., elements 8 e.. */
+    for (int g = 0; g < 2; g++)
+        for (int e = 0; e < 2; e++) {
+            __m256 r[8], t[8], u[8];
+            for (int k = 0; k < 8; k++) {
+                const int l = 8 * g + k;
+                r[k] = _mm256_loadu_ps(x + 16 * (pair ? 2 * (l % 8) + l / 8 : l) + 8 * e);
+            }
+            for (int k = 0; k < 4; k++) {
+                t[2 * k] = _mm256_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+                t[2 * k + 1] = _mm256_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+            }
+            for (int k = 0; k < 2; k++) {
+                u[4 * k] = _mm256_shuffle_ps(t[4 * k], t[4 * k + 2], 0x44);
+                u[4 * k + 1] = _mm256_shuffle_ps(t[4 * k], t[4 * k + 2], 0xEE);
+                u[4 * k + 2] = _mm256_shuffle_ps(t[4 * k + 1], t[4 * k + 3], 0x44);
+                u[4 * k + 3] = _mm256_shuffle_ps(t[4 * k + 1], t[4 * k + 3], 0xEE);
+            }
+            for (int j = 0; j < 4; j++) {
+                const __m256 lo = _mm256_permute2f128_ps(u[j], u[4 + j], 0x20);
+                const __m256 hi = _mm256_permute2f128_ps(u[j], u[4 + j], 0x31);
+                if (g == 0)
+                    s->X[8 * e + j].a = lo, s->X[8 * e + 4 + j].a = hi;
+                else
+                    s->X[8 * e + j].b = lo, s->X[8 * e + 4 + j].b = hi;
+            }
+        }
+#else
     float t[16][16];
     for (int l = 0; l < 16; l++) {
         const int r = pair ? 2 * (l % 8) + l / 8 : l;
         for (int i = 0; i < 16; i++) t[i][l] = x[16 * r + i];
     }
     for (int i = 0; i < 16; i++) s->X[i] = kv_load(t[i]);
+#endif
 }
 
 /* Step 1. */
@@ -435,7 +490,9 @@ KQ_FN void kq_search(const qk_kq_params *p, const kq_state *s, kv *a, kv *mn, kq
         for (int i = 0; i < 16; i++) {
             const kv v = s->X[i], xs = kv_sub(v, s->off);
             for (int c = 0; c < 2; c++) {
-                const kv q = kv_rc(kv_mul(xs, is[c]), lo, hi);
+                /* asymmetric: xs >= 0 and is > 0, so no clamp below */
+                const kv t = kv_mul(xs, is[c]);
+                const kv q = asym ? kv_round(kv_min(t, hi)) : kv_rc(t, lo, hi);
                 if (asym) sq[c] = kv_add(sq[c], q);
                 sqq[c] = kv_add(sqq[c], kv_mul(q, q));
                 sqx[c] = kv_add(sqx[c], kv_mul(q, v));
