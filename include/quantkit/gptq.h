@@ -87,6 +87,8 @@ typedef struct qk_gptq_options {
     double damp;        /* fraction of mean(diag H) added to the diagonal (default 0.01) */
     double damp_max;    /* automatic raises stop above this (default 1.0) */
     int32_t block_size; /* lazy batch columns (default 128; see qk_gptq_quantize) */
+    bool refit_scales;  /* affine: refit the group scales to the final codes
+                           (qk_gptq_refit_scales; default off) */
     /* block formats (qk_gptq_quantize_blocks) */
     const float *importance; /* NULL or [cols] non-negative weights for choosing each block's
                                 scales (llama.cpp imatrix semantics); see below */
@@ -145,6 +147,16 @@ typedef struct qk_gptq_report {
 qk_status qk_gptq_quantize(const float *w, int64_t rows, int64_t cols, const double *h,
                            const qk_gptq_options *opt, qk_quantized_linear *out, float *w_out,
                            qk_gptq_report *report);
+
+/* With every code and zero of q fixed, set each row's group scales to
+** the least-squares minimizer of tr((W - W') H (W - W')^T) (W' = scale *
+** (code - zero)), rounded to scale_type; a row keeps its scales unless the
+** rounded solution is positive, at least FLT_EPSILON and lowers the
+** error. w [rows, cols] and h [cols, cols] are the original weight and
+** Hessian (not modified). *rows_changed (may be NULL): rows that took new
+** scales. Results do not depend on the thread count. */
+qk_status qk_gptq_refit_scales(const float *w, const double *h, qk_type scale_type,
+                               qk_quantized_linear *q, int64_t *rows_changed);
 
 /* Round to nearest on the same grid (what GPTQ's first column does, for
 ** every column): the RTN baseline with identical group parameters

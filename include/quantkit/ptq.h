@@ -62,6 +62,10 @@ typedef struct qk_ptq_options {
     ** request, mix, importance). Borrowed for the call. */
     const qk_quantize_options *gguf;
     bool true_sequential; /* default true; false: one pass captures all four inputs */
+    /* GPTQ against the f32 model's outputs on its own (f32) inputs rather
+    ** than the original weights' outputs on the quantized inputs
+    ** (ptq_fp_target.c); needs true_sequential. Default false. */
+    bool fp_target;
     /* keep Hugging Face's q/k row order (HF sources only; the forward pass
     ** then rotates halves, as HF does): for HF checkpoint writers. The
     ** GGUF target needs llama.cpp's order (false). */

@@ -100,6 +100,34 @@ static qk_status read_tensor(const qk_model_source *src, int32_t l, const char *
     return qk_tensor_view_init(v, QK_TYPE_F32, t.ndim, t.shape, *buf);
 }
 
+/* A deep copy of a layer (the f32 reference of fp_target). */
+static qk_status layer_copy(const layer_buf *src, layer_buf *dst) {
+    memset(dst, 0, sizeof *dst);
+    dst->lw = src->lw;
+    qk_tensor_view *const sv[12] = {
+        (qk_tensor_view *)&src->lw.attn_norm, (qk_tensor_view *)&src->lw.wq,
+        (qk_tensor_view *)&src->lw.wk,        (qk_tensor_view *)&src->lw.wv,
+        (qk_tensor_view *)&src->lw.wo,        (qk_tensor_view *)&src->lw.bq,
+        (qk_tensor_view *)&src->lw.bk,        (qk_tensor_view *)&src->lw.bv,
+        (qk_tensor_view *)&src->lw.ffn_norm,  (qk_tensor_view *)&src->lw.w_gate,
+        (qk_tensor_view *)&src->lw.w_up,      (qk_tensor_view *)&src->lw.w_down};
+    qk_tensor_view *const dv[12] = {&dst->lw.attn_norm, &dst->lw.wq,   &dst->lw.wk,
+                                    &dst->lw.wv,        &dst->lw.wo,   &dst->lw.bq,
+                                    &dst->lw.bk,        &dst->lw.bv,   &dst->lw.ffn_norm,
+                                    &dst->lw.w_gate,    &dst->lw.w_up, &dst->lw.w_down};
+    for (int i = 0; i < 12; i++) {
+        if (!sv[i]->data) continue;
+        const size_t n = (size_t)qk_tensor_view_numel(sv[i]);
+        if (!(dst->data[i] = malloc(n * sizeof(float)))) {
+            layer_free(dst);
+            return qk_error_set(QK_ERR_NOMEM, "ptq: no memory for a copy of the layer");
+        }
+        memcpy(dst->data[i], sv[i]->data, n * sizeof(float));
+        dv[i]->data = dst->data[i];
+    }
+    return QK_OK;
+}
+
 static qk_status read_layer(const qk_model_source *src, int32_t l, layer_buf *b) {
     memset(b, 0, sizeof *b);
     struct {
@@ -156,6 +184,13 @@ static qk_tensor_view *linear_view(layer_buf *b, qk_llama_linear which) {
 
 typedef struct capture {
     qk_hessian *h[QK_LINEAR_COUNT]; /* by the linear whose input is captured */
+    /* fp_target: the f32 layer's input of `paired` for the current window
+    ** (stored while store_fp is set) and the cross sum of the group */
+    qk_llama_linear paired;
+    bool store_fp;
+    float *x_fp;   /* [sample_len * cols] */
+    double *cross; /* [cols * cols] or NULL */
+    float *tmp;    /* [cols * cols] */
     qk_status st;
     char msg[256];
 } capture;
@@ -163,20 +198,35 @@ typedef struct capture {
 static void capture_hook(void *user, int32_t layer, qk_llama_linear which, const float *x,
                          int64_t n_rows, int64_t n_cols) {
     capture *c = user;
-    (void)layer, (void)n_cols;
-    if (c->st != QK_OK || which < 0 || which >= QK_LINEAR_COUNT || !c->h[which]) return;
+    (void)layer;
+    if (c->st != QK_OK || which < 0 || which >= QK_LINEAR_COUNT) return;
+    if (c->store_fp) {
+        if (which == c->paired) memcpy(c->x_fp, x, (size_t)n_rows * (size_t)n_cols * sizeof(float));
+        return;
+    }
+    if (!c->h[which]) return;
     c->st = qk_hessian_add(c->h[which], x, n_rows);
+    if (c->st == QK_OK && c->cross && which == c->paired)
+        c->st = qk_ptq_cross_add(c->cross, c->x_fp, x, n_rows, n_cols, c->tmp);
     if (c->st != QK_OK) snprintf(c->msg, sizeof c->msg, "%s", qk_last_error());
 }
 
 /* Run layer l (weights lw) on every window, one at a time on a copy, with
 ** the capture hook. */
 static qk_status capture_pass(qk_ptq_state *s, int32_t l, const qk_llama_layer_weights *lw,
-                              capture *cap) {
+                              const qk_llama_layer_weights *lw_fp, capture *cap) {
     const double t0 = qk_time_seconds();
     const size_t row = (size_t)s->sample_len * (size_t)s->hp.n_embd;
     qk_status st = QK_OK;
     for (int32_t i = 0; i < s->n_samples && st == QK_OK; i++) {
+        if (cap->cross) { /* the f32 layer on the f32 hidden states first */
+            memcpy(s->scratch, s->xf + (size_t)i * row, row * sizeof(float));
+            cap->store_fp = true;
+            st = qk_llama_layer_forward(&s->hp, l, lw_fp, s->scratch, 1, s->sample_len,
+                                        capture_hook, cap);
+            cap->store_fp = false;
+            if (st != QK_OK) break;
+        }
         memcpy(s->scratch, s->x + (size_t)i * row, row * sizeof(float));
         st = qk_llama_layer_forward(&s->hp, l, lw, s->scratch, 1, s->sample_len, capture_hook, cap);
         if (st == QK_OK && cap->st != QK_OK) st = qk_error_set(cap->st, "%s", cap->msg);
@@ -189,22 +239,31 @@ static qk_status capture_pass(qk_ptq_state *s, int32_t l, const qk_llama_layer_w
 ** as the forward pass forms it (llama_forward.c's rms_norm: the sum of
 ** squares in double, y = x * (1 / sqrt(mean + eps)) * w in f32), so no
 ** layer pass is needed for it. */
-static qk_status norm_capture(qk_ptq_state *s, const float *norm_w, qk_hessian *h) {
-    const double t0 = qk_time_seconds();
+static void norm_rows(const qk_ptq_state *s, const float *x, const float *norm_w, float *y) {
     const int32_t E = s->hp.n_embd;
-    const size_t row = (size_t)s->sample_len * (size_t)E;
+    for (int32_t t = 0; t < s->sample_len; t++) {
+        const float *xr = x + (size_t)t * E;
+        float *yr = y + (size_t)t * E;
+        double sum = 0.0;
+        for (int32_t k = 0; k < E; k++) sum += (double)xr[k] * xr[k];
+        const float scale = 1.0f / sqrtf((float)(sum / E) + s->hp.rms_eps);
+        for (int32_t k = 0; k < E; k++) yr[k] = xr[k] * scale * norm_w[k];
+    }
+}
+
+static qk_status norm_capture(qk_ptq_state *s, const float *norm_w, const float *norm_w_fp,
+                              qk_hessian *h, capture *cap) {
+    const double t0 = qk_time_seconds();
+    const size_t row = (size_t)s->sample_len * (size_t)s->hp.n_embd;
     qk_status st = QK_OK;
     for (int32_t i = 0; i < s->n_samples && st == QK_OK; i++) {
-        const float *x = s->x + (size_t)i * row;
-        for (int32_t t = 0; t < s->sample_len; t++) {
-            const float *xr = x + (size_t)t * E;
-            float *yr = s->scratch + (size_t)t * E;
-            double sum = 0.0;
-            for (int32_t k = 0; k < E; k++) sum += (double)xr[k] * xr[k];
-            const float scale = 1.0f / sqrtf((float)(sum / E) + s->hp.rms_eps);
-            for (int32_t k = 0; k < E; k++) yr[k] = xr[k] * scale * norm_w[k];
-        }
+        norm_rows(s, s->x + (size_t)i * row, norm_w, s->scratch);
         st = qk_hessian_add(h, s->scratch, s->sample_len);
+        if (st == QK_OK && cap->cross) {
+            norm_rows(s, s->xf + (size_t)i * row, norm_w_fp, cap->x_fp);
+            st = qk_ptq_cross_add(cap->cross, cap->x_fp, s->scratch, s->sample_len, s->hp.n_embd,
+                                  cap->tmp);
+        }
     }
     s->result->hessian_seconds += qk_time_seconds() - t0;
     return st;
@@ -258,16 +317,35 @@ static qk_status run_layer(qk_ptq_state *s, int32_t l) {
     memset(&cap, 0, sizeof cap);
     static const qk_llama_linear k_input[4] = {QK_LINEAR_Q, QK_LINEAR_O, QK_LINEAR_GATE,
                                                QK_LINEAR_DOWN};
+    layer_buf bf; /* fp_target: the f32 layer (after AWQ's equivalent rescaling) */
+    memset(&bf, 0, sizeof bf);
     if (uses_awq(opt->method)) {
         progress(s, l, "awq");
         if ((st = qk_ptq_awq_layer(s, l, &b.lw)) != QK_OK) goto done;
+    }
+    const bool fp_target = s->xf != NULL;
+    int64_t max_cols = 0;
+    for (int g = 0; g < 4; g++) {
+        const int64_t c = linear_view(&b, k_members[g][0])->shape[1];
+        max_cols = c > max_cols ? c : max_cols;
+    }
+    if (fp_target) {
+        if ((st = layer_copy(&b, &bf)) != QK_OK) goto done;
+        const size_t c2 = (size_t)max_cols * (size_t)max_cols;
+        cap.x_fp = malloc((size_t)s->sample_len * (size_t)max_cols * sizeof *cap.x_fp);
+        cap.cross = malloc(c2 * sizeof *cap.cross);
+        cap.tmp = malloc(c2 * sizeof *cap.tmp);
+        if (!cap.x_fp || !cap.cross || !cap.tmp) {
+            st = qk_error_set(QK_ERR_NOMEM, "ptq: no memory for the full-precision targets");
+            goto done;
+        }
     }
     if (uses_gptq(opt->method) && !opt->true_sequential) {
         /* one pass captures the four inputs of the original layer */
         for (int g = 0; g < 4 && st == QK_OK; g++)
             st = qk_hessian_create(linear_view(&b, k_members[g][0])->shape[1], &cap.h[k_input[g]]);
         progress(s, l, "hessians");
-        if (st == QK_OK) st = capture_pass(s, l, &b.lw, &cap);
+        if (st == QK_OK) st = capture_pass(s, l, &b.lw, NULL, &cap);
     }
     for (int g = 0; g < 4 && st == QK_OK; g++) {
         const double *h = NULL;
@@ -276,11 +354,20 @@ static qk_status run_layer(qk_ptq_state *s, int32_t l) {
                 const int64_t cols = linear_view(&b, k_members[g][0])->shape[1];
                 if ((st = qk_hessian_create(cols, &cap.h[k_input[g]])) != QK_OK) break;
                 progress(s, l, k_group_names[g]);
-                st = g == 0 ? norm_capture(s, b.lw.attn_norm.data, cap.h[k_input[g]])
-                            : capture_pass(s, l, &b.lw, &cap);
+                cap.paired = k_input[g];
+                if (fp_target) memset(cap.cross, 0, (size_t)(cols * cols) * sizeof *cap.cross);
+                st = g == 0 ? norm_capture(s, b.lw.attn_norm.data, bf.lw.attn_norm.data,
+                                           cap.h[k_input[g]], &cap)
+                            : capture_pass(s, l, &b.lw, &bf.lw, &cap);
                 if (st != QK_OK) break;
             }
             h = qk_hessian_data(cap.h[k_input[g]]);
+            for (int m = 0; fp_target && m < k_n_members[g] && st == QK_OK; m++) {
+                qk_tensor_view *v = linear_view(&b, k_members[g][m]);
+                st = qk_ptq_fp_target(v->data, v->shape[0], v->shape[1], h, cap.cross,
+                                      qk_hessian_rows(cap.h[k_input[g]]), opt->gptq.damp);
+            }
+            if (st != QK_OK) break;
         }
         st = quantize_group(s, l, &b, g, h);
         if (opt->true_sequential) {
@@ -294,10 +381,17 @@ static qk_status run_layer(qk_ptq_state *s, int32_t l) {
         const double t0 = qk_time_seconds();
         st =
             qk_llama_layer_forward(&s->hp, l, &b.lw, s->x, s->n_samples, s->sample_len, NULL, NULL);
+        if (st == QK_OK && fp_target)
+            st = qk_llama_layer_forward(&s->hp, l, &bf.lw, s->xf, s->n_samples, s->sample_len, NULL,
+                                        NULL);
         s->result->hessian_seconds += qk_time_seconds() - t0;
     }
 done:
     for (int i = 0; i < QK_LINEAR_COUNT; i++) qk_hessian_free(cap.h[i]);
+    free(cap.x_fp);
+    free(cap.cross);
+    free(cap.tmp);
+    layer_free(&bf);
     layer_free(&b);
     return st;
 }
@@ -353,6 +447,18 @@ qk_status qk_ptq_run(const char *model_path, const int32_t *windows, int32_t n_s
             goto done;
         }
         if ((st = embed_windows(&s, windows)) != QK_OK) goto done;
+        if (opt->fp_target && uses_gptq(opt->method)) {
+            if (!opt->true_sequential) {
+                st = qk_error_set(QK_ERR_INVALID_ARG,
+                                  "ptq: full-precision targets need true-sequential groups");
+                goto done;
+            }
+            if (!(s.xf = qk_aligned_alloc(64, n))) {
+                st = qk_error_set(QK_ERR_NOMEM, "ptq: no memory for the f32 hidden states");
+                goto done;
+            }
+            memcpy(s.xf, s.x, n);
+        }
     }
     for (int32_t l = 0; l < s.hp.n_layer && st == QK_OK; l++) {
         st = run_layer(&s, l);
@@ -361,6 +467,7 @@ qk_status qk_ptq_run(const char *model_path, const int32_t *windows, int32_t n_s
     progress(&s, s.hp.n_layer, "done");
 done:
     qk_aligned_free(s.x);
+    qk_aligned_free(s.xf);
     free(s.scratch);
     qk_ptq_state_free(&s);
     qk_model_source_close(s.src);

@@ -197,7 +197,10 @@ qk_status qk_gptq_quantize(const float *w, int64_t rows, int64_t cols, const dou
             out->g_idx[orig] = (int32_t)(a.dynamic ? c / group : orig / group);
         }
     }
-    if (w_out) {
+    if (opt->refit_scales) {
+        if ((st = qk_gptq_refit_scales(w, h, opt->scale_type, out, NULL)) != QK_OK) goto fail;
+        if (w_out && (st = qk_quantized_linear_dequantize(out, w_out)) != QK_OK) goto fail;
+    } else if (w_out) {
         for (int64_t r = 0; r < rows; r++)
             for (int64_t c = 0; c < cols; c++) {
                 const int64_t orig = prep.perm ? prep.perm[c] : c;

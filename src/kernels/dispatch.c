@@ -94,10 +94,11 @@ static int64_t first_nonfinite(const float *x, int64_t n) {
 ** integer order is the float order, and NaN/Inf are above every finite
 ** limit), vectorized by the compiler; the exact checks run only on rows
 ** that fail it. */
-static bool row_clean(const float *x, int64_t n, float limit) {
+static bool row_clean(const float *x, int64_t n, float limit, bool avx512) {
     if (!(limit <= FLT_MAX)) limit = FLT_MAX;
     uint32_t lim;
     memcpy(&lim, &limit, sizeof lim);
+    if (avx512) return qk_kernels_avx512_row_clean(x, n, lim);
     int32_t bad = 0;
     int64_t i = 0;
     for (; i + 64 <= n; i += 64) {
@@ -166,14 +167,16 @@ qk_status qk_kernels_quantize_rows(qk_type type, const float *x, void *dst, int6
                             (long long)nrows, (long long)ncols);
     const int64_t nblocks = ncols / tr->block_elems;
     const float limit = qk_type_max_magnitude(type);
+    const bool avx512 = ops->isa == QK_ISA_AVX512;
     /* each row: finiteness, then the kernel, then the scales; the first
     ** failing row (lowest index) is reported whatever the thread count */
     int64_t first_bad = nrows;
-#pragma omp parallel for schedule(dynamic, 1) reduction(min : first_bad)
+    /* runs of 8 consecutive rows per thread: the kernels prefetch the next row */
+#pragma omp parallel for schedule(dynamic, 8) reduction(min : first_bad)
     for (int64_t r = 0; r < nrows; r++) {
         const float *xr = x + r * ncols;
         unsigned char *yr = (unsigned char *)dst + (size_t)r * row_bytes;
-        if (!row_clean(xr, ncols, limit)) {
+        if (!row_clean(xr, ncols, limit, avx512)) {
             if (r < first_bad) first_bad = r;
             continue;
         }

@@ -34,6 +34,10 @@ void qk_kernels_fill_avx512_dot32(qk_kernel_ops *table);
 void qk_kernels_avx2_quantize_act32(const float *x, void *act, int64_t n);
 void qk_kernels_avx512_quantize_act32(const float *x, void *act, int64_t n);
 
+/* Row check of qk_kernels_quantize_rows at the AVX-512 level: finite and
+** every |x_i| <= the float whose bits are lim. */
+bool qk_kernels_avx512_row_clean(const float *x, int64_t n, uint32_t lim);
+
 /* ---- activation rows of the 32-element formats --------------------------
 ** n elements: nb = n / 32 blocks in G = ceil(nb / 4) groups of 4 blocks,
 ** 192 bytes per group, group g at 192 g:

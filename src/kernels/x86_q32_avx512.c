@@ -61,9 +61,25 @@ static inline float signed_absmax32(const float *xb, __m512 a, __m512 c) {
     return xb[__builtin_ctz(k)];
 }
 
+static inline void quantize16_q8_0(const float *x, qk_block_q8_0 *y);
+
+/* Rows are quantized in order (qk_kernels_quantize_rows gives each thread
+** runs of consecutive rows), and each row is read first by the finiteness
+** check: while a row is quantized, the same 2 KB of the next row are
+** fetched into L2, so that memory is read while this row is computed. */
+static inline void prefetch_next_row(const float *x, int64_t n) {
+    const char *p = (const char *)(x + n);
+    for (int k = 0; k < 16 * QK_GGML_QK * 4; k += 64) _mm_prefetch(p + k, _MM_HINT_T1);
+}
+
 static void quantize_q8_0(const float *x, void *dst, int64_t n) {
     qk_block_q8_0 *y = dst;
-    for (int64_t b = 0; b < n / QK_GGML_QK; b++) {
+    int64_t b = 0;
+    for (; b + 16 <= n / QK_GGML_QK; b += 16) {
+        prefetch_next_row(x + b * QK_GGML_QK, n);
+        quantize16_q8_0(x + b * QK_GGML_QK, y + b);
+    }
+    for (; b < n / QK_GGML_QK; b++) {
         const float *xb = x + b * QK_GGML_QK;
         const __m512 a = _mm512_loadu_ps(xb), c = _mm512_loadu_ps(xb + 16);
         const float d = absmax32(a, c) / 127.0f;
@@ -101,6 +117,32 @@ void qk_kernels_avx512_quantize_act32(const float *x, void *act, int64_t n) {
         *qk_act32_sum(act, b) = 0;
     }
     qk_act32_finish(act, n);
+}
+
+/* Whether x[0..n) is finite with every |x_i| <= the float whose bits are
+** lim (dispatch.c's row check, 64 values per step): the largest |x| bit
+** pattern as an unsigned integer (for non-negative floats the integer
+** order is the float order; Inf and NaN are above every finite limit).
+** It is the first read of a row in qk_kernels_quantize_rows: 2 KB ahead
+** into L2. */
+bool qk_kernels_avx512_row_clean(const float *x, int64_t n, uint32_t lim) {
+    const __m512i abs = _mm512_set1_epi32(0x7FFFFFFF);
+    __m512i m0 = _mm512_setzero_si512(), m1 = m0, m2 = m0, m3 = m0;
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        for (int k = 0; k < 256; k += 64)
+            _mm_prefetch((const char *)(x + i + 512) + k, _MM_HINT_T1);
+        m0 = _mm512_max_epu32(m0, _mm512_and_si512(_mm512_loadu_si512(x + i), abs));
+        m1 = _mm512_max_epu32(m1, _mm512_and_si512(_mm512_loadu_si512(x + i + 16), abs));
+        m2 = _mm512_max_epu32(m2, _mm512_and_si512(_mm512_loadu_si512(x + i + 32), abs));
+        m3 = _mm512_max_epu32(m3, _mm512_and_si512(_mm512_loadu_si512(x + i + 48), abs));
+    }
+    for (; i < n; i += 16) {
+        const __mmask16 k = (__mmask16)(n - i >= 16 ? 0xFFFF : (1u << (n - i)) - 1);
+        m0 = _mm512_max_epu32(m0, _mm512_and_si512(_mm512_maskz_loadu_epi32(k, x + i), abs));
+    }
+    const __m512i m = _mm512_max_epu32(_mm512_max_epu32(m0, m1), _mm512_max_epu32(m2, m3));
+    return _mm512_reduce_max_epu32(m) <= lim;
 }
 
 /* Q4_0 (nmax 8) and Q5_0 (nmax 16): d = max / -nmax, q = trunc(x id + nmax + .5). */
@@ -147,9 +189,119 @@ static inline void store_high_bits(uint8_t *qh, __m512i qa, __m512i qc) {
     memcpy(qh, &h, 4);
 }
 
+/* ---- 16 blocks at a time ------------------------------------------------
+** The per-block maxima (or minima) of 16 blocks come from one transposing
+** reduction instead of 16 horizontal ones: v[k] holds 16 partial values of
+** block k; 4 rounds of shuffles and max/min halve the partials per block
+** while merging blocks, leaving block c + 4 p in lane 4 c + p, which one
+** permute puts in block order. */
+static inline __attribute__((always_inline)) __m512 merge16(__m512 a, __m512 b, const bool is_max) {
+    return is_max ? _mm512_max_ps(a, b) : _mm512_min_ps(a, b);
+}
+
+static inline __attribute__((always_inline)) __m512 reduce16(const __m512 *v, const bool is_max) {
+    __m512 u[8], w[4], x[2];
+    for (int k = 0; k < 8; k++) /* 128-bit chunks: 0, 1 block 2k; 2, 3 block 2k + 1 */
+        u[k] = merge16(_mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0x44),
+                       _mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0xEE), is_max);
+    for (int k = 0; k < 4; k++) /* chunk c: block 4k + c */
+        w[k] = merge16(_mm512_shuffle_f32x4(u[2 * k], u[2 * k + 1], 0x88),
+                       _mm512_shuffle_f32x4(u[2 * k], u[2 * k + 1], 0xDD), is_max);
+    for (int k = 0; k < 2; k++) /* chunk c: blocks 8k + c, 8k + c, 8k + 4 + c, 8k + 4 + c */
+        x[k] = merge16(_mm512_shuffle_ps(w[2 * k], w[2 * k + 1], 0x44),
+                       _mm512_shuffle_ps(w[2 * k], w[2 * k + 1], 0xEE), is_max);
+    const __m512 r =
+        merge16(_mm512_shuffle_ps(x[0], x[1], 0x88), _mm512_shuffle_ps(x[0], x[1], 0xDD), is_max);
+    /* lane 4 c + p holds block c + 4 p */
+    return _mm512_permutexvar_ps(
+        _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), r);
+}
+
+/* 1 / d, or 0 where d == 0 (the reference's id). */
+static inline __m512 inverse_or_zero(__m512 d) {
+    const __mmask16 nz = _mm512_cmp_ps_mask(d, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+    return _mm512_maskz_div_ps(nz, _mm512_set1_ps(1.0f), d);
+}
+
+/* Q8_0 of 16 blocks: d = amax / 127, q = roundf(x / d). */
+static inline void quantize16_q8_0(const float *x, qk_block_q8_0 *y) {
+    __m512 m[16];
+    for (int k = 0; k < 16; k++)
+        m[k] = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + 32 * k)),
+                             _mm512_abs_ps(_mm512_loadu_ps(x + 32 * k + 16)));
+    const __m512 d = _mm512_div_ps(reduce16(m, true), _mm512_set1_ps(127.0f));
+    float id[16];
+    uint16_t h[16];
+    _mm512_storeu_ps(id, inverse_or_zero(d));
+    _mm256_storeu_si256((__m256i *)h,
+                        _mm512_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    for (int k = 0; k < 16; k++) {
+        const __m512 vid = _mm512_set1_ps(id[k]);
+        memcpy(&y[k].d, &h[k], 2);
+        _mm_storeu_si128((__m128i *)y[k].qs, _mm512_cvtepi32_epi8(round_i8(
+                                                 _mm512_mul_ps(_mm512_loadu_ps(x + 32 * k), vid))));
+        _mm_storeu_si128(
+            (__m128i *)(y[k].qs + 16),
+            _mm512_cvtepi32_epi8(round_i8(_mm512_mul_ps(_mm512_loadu_ps(x + 32 * k + 16), vid))));
+    }
+}
+
+/* Q4_0 of 16 blocks: the signed maximum from the blocks' maxima and minima
+** (whichever has the larger magnitude; on equal magnitudes the first in
+** the block, found by the scalar search, and +0 for an all-zero block). */
+static inline void quantize16_q4_0(const float *x, qk_block_q4_0 *y) {
+    __m512 mx[16], mn[16];
+    for (int k = 0; k < 16; k++) {
+        const __m512 a = _mm512_loadu_ps(x + 32 * k), c = _mm512_loadu_ps(x + 32 * k + 16);
+        mx[k] = _mm512_max_ps(a, c);
+        mn[k] = _mm512_min_ps(a, c);
+    }
+    const __m512 hi = reduce16(mx, true), lo = reduce16(mn, false);
+    const __m512 nlo = _mm512_xor_ps(lo, _mm512_set1_ps(-0.0f));
+    const __mmask16 use_hi = _mm512_cmp_ps_mask(hi, nlo, _CMP_GT_OQ);
+    const __mmask16 use_lo = _mm512_cmp_ps_mask(nlo, hi, _CMP_GT_OQ);
+    float m[16];
+    _mm512_storeu_ps(m, _mm512_mask_blend_ps(use_lo, hi, lo));
+    for (unsigned tie = (uint16_t) ~(use_hi | use_lo); tie; tie &= tie - 1) {
+        const int k = __builtin_ctz(tie);
+        const float amax = m[k];
+        float v = 0.0f;
+        if (amax != 0.0f)
+            for (int j = 0; j < QK_GGML_QK; j++)
+                if (fabsf(x[32 * k + j]) == amax) {
+                    v = x[32 * k + j];
+                    break;
+                }
+        m[k] = v;
+    }
+    const __m512 d = _mm512_div_ps(_mm512_loadu_ps(m), _mm512_set1_ps(-8.0f));
+    float id[16];
+    uint16_t h[16];
+    _mm512_storeu_ps(id, inverse_or_zero(d));
+    _mm256_storeu_si256((__m256i *)h,
+                        _mm512_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    const __m512 off = _mm512_set1_ps(8.5f);
+    const __m512i top = _mm512_set1_epi32(15);
+    for (int k = 0; k < 16; k++) {
+        const __m512 vid = _mm512_set1_ps(id[k]);
+        memcpy(&y[k].d, &h[k], 2);
+        const __m512i qa = _mm512_min_epi32(
+            top, trunc_small(_mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(x + 32 * k), vid), off)));
+        const __m512i qc = _mm512_min_epi32(
+            top,
+            trunc_small(_mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(x + 32 * k + 16), vid), off)));
+        store_nibbles(y[k].qs, qa, qc);
+    }
+}
+
 static void quantize_q4_0(const float *x, void *dst, int64_t n) {
     qk_block_q4_0 *y = dst;
-    for (int64_t b = 0; b < n / QK_GGML_QK; b++) {
+    int64_t b = 0;
+    for (; b + 16 <= n / QK_GGML_QK; b += 16) {
+        prefetch_next_row(x + b * QK_GGML_QK, n);
+        quantize16_q4_0(x + b * QK_GGML_QK, y + b);
+    }
+    for (; b < n / QK_GGML_QK; b++) {
         __m512i qa, qc;
         uint16_t hd;
         quantize_sym(x + b * QK_GGML_QK, 8.0f, 15, &hd, &qa, &qc);

@@ -437,6 +437,41 @@ static void test_dot_zero_weights(void **state) {
 
 /* Checked entry points: the reference's bytes, NaN/Inf rejected naming the
 ** element, f16 overflow reported, any thread count. */
+/* The AVX-512 row check of qk_kernels_quantize_rows: every length around
+** the 16- and 64-value steps, one bad value at every position (NaN, +-Inf,
+** the float just above the limit in magnitude) is found; values of exactly
+** the limit, zeros and -0 pass. */
+static void test_row_clean(void **state) {
+    (void)state;
+    if (!kt_variant(QK_TYPE_Q4_0, QK_ISA_AVX512)) return;
+    static const int64_t lens[] = {1, 15, 16, 17, 63, 64, 65, 130, 416};
+    const float lim = 1000.0f;
+    uint32_t lim_bits;
+    memcpy(&lim_bits, &lim, sizeof lim_bits);
+    const float bad[] = {NAN, INFINITY, -INFINITY, nextafterf(lim, INFINITY),
+                         -nextafterf(lim, INFINITY)};
+    float *x = malloc(416 * sizeof *x);
+    for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
+        const int64_t n = lens[l];
+        fill_case(0, x, n, 5 + l);
+        for (int64_t i = 0; i < n; i++) x[i] = i % 7 == 3 ? -0.0f : x[i];
+        assert_true(qk_kernels_avx512_row_clean(x, n, lim_bits));
+        for (int64_t p = 0; p < n; p++) {
+            const float keep = x[p];
+            for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+                x[p] = bad[b];
+                if (qk_kernels_avx512_row_clean(x, n, lim_bits))
+                    fail_msg("n %lld: %g at %lld not found", (long long)n, (double)bad[b],
+                             (long long)p);
+            }
+            x[p] = p & 1 ? -lim : lim;
+            assert_true(qk_kernels_avx512_row_clean(x, n, lim_bits));
+            x[p] = keep;
+        }
+    }
+    free(x);
+}
+
 static void test_checked_rows(void **state) {
     (void)state;
     enum { R = 7, C = 416 };
@@ -467,6 +502,11 @@ static void test_checked_rows(void **state) {
     QK_ASSERT_STATUS(qk_kernels_quantize_rows(QK_TYPE_Q4_0, x, got, R, C, NULL, QK_KQUANT_FAST),
                      QK_ERR_NONFINITE);
     assert_non_null(strstr(qk_last_error(), "row 3, column 17"));
+    x[3 * C + 17] = 1.0f;
+    x[1 * C + 410] = -INFINITY; /* in the last, partial 64-value step */
+    QK_ASSERT_STATUS(qk_kernels_quantize_rows(QK_TYPE_Q8_0, x, got, R, C, NULL, QK_KQUANT_FAST),
+                     QK_ERR_NONFINITE);
+    assert_non_null(strstr(qk_last_error(), "row 1, column 410"));
     /* a block whose scale does not fit f16 */
     fill_case(0, x, R * C, 4);
     x[2 * C + 40] = 1e9f;
@@ -489,6 +529,7 @@ int main(void) {
         cmocka_unit_test(test_dot_f32),
         cmocka_unit_test(test_dot_zero_weights),
         cmocka_unit_test(test_checked_rows),
+        cmocka_unit_test(test_row_clean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -89,7 +89,7 @@ static json_t *report_json(const char *in, const char *out, const char *type,
 typedef struct calib_args {
     const char *method, *calib_path, *format;
     int64_t samples, len, seed, bits, group, block, awq_seqs;
-    bool sym, asym, act_order, static_groups, mse, measure, no_true_sequential;
+    bool sym, asym, act_order, static_groups, mse, refit, fp_target, measure, no_true_sequential;
     double damp;
     const char *block_scales;
 } calib_args;
@@ -239,10 +239,12 @@ static int quantize_calibrated(const char *in_path, const char *output, const ch
     popt.gptq.act_order = a->act_order;
     popt.gptq.static_groups = a->static_groups;
     popt.gptq.mse = a->mse;
+    popt.gptq.refit_scales = a->refit;
     popt.gptq.damp = a->damp;
     popt.gptq.block_size = (int32_t)a->block;
     popt.gptq.hessian_importance = strcmp(a->block_scales, "hessian") == 0;
     popt.true_sequential = !a->no_true_sequential;
+    popt.fp_target = a->fp_target;
     popt.measure = a->measure;
     popt.awq.search_n_seq = (int32_t)a->awq_seqs;
     if (qopt->importance && strcmp(a->block_scales, "plain") == 0) qopt->importance = NULL;
@@ -417,6 +419,9 @@ int cmd_quantize(int argc, char **argv) {
          "gptq: group scales from the original weights"},
         {"damp", CLI_DOUBLE, &ca.damp, "gptq: dampening, fraction of the mean diagonal (0.01)"},
         {"mse", CLI_FLAG, &ca.mse, "affine: MSE search of each group's range"},
+        {"refit-scales", CLI_FLAG, &ca.refit, "gptq affine: refit group scales to the final codes"},
+        {"fp-target", CLI_FLAG, &ca.fp_target,
+         "gptq: match the f32 model's outputs on its own inputs (GPTAQ)"},
         {"gptq-block", CLI_INT, &ca.block, "gptq: lazy batch columns (default 128)"},
         {"block-scales", CLI_STRING, &ca.block_scales,
          "gptq onto block types: scales searched with the --imatrix importance (default), "
