@@ -23,10 +23,10 @@
 #define QK_KQ_CANDIDATES 8
 #endif
 #ifndef QK_KQ_ROUNDS
-#define QK_KQ_ROUNDS 2
+#define QK_KQ_ROUNDS 1
 #endif
 #ifndef KQ_SUPER_C
-#define KQ_SUPER_C 4
+#define KQ_SUPER_C 2
 #endif
 /* Sub-blocks (and super-blocks) below this largest magnitude are zero. */
 #define QK_KQ_EPS 1e-15f

@@ -18,15 +18,20 @@
 **  2. per sub-block, QK_KQ_CANDIDATES inverse scales (nmax + lo + step k) /
 **     range; for each the quants by rounding, their sums, and the energy
 **     the least-squares fit (scale, and min <= 0) for them explains; the
-**     best candidate's fit gives the sub-block's continuous scale (and min);
+**     best candidate's fit gives the sub-block's continuous scale (and
+**     min). Ties go to the first candidate: k ascending for asymmetric
+**     types, descending (the smaller scale) for symmetric ones, where the
+**     largest sub-block scale sets D (a lone outlier at level -4 rather
+**     than -3 leaves the other sub-blocks finer scales);
 **  3. D (and M) among 2 KQ_SUPER_C + 1 values each by the error that
 **     rounding the sub-block scales (and mins) adds for those quants;
-**  4. QK_KQ_ROUNDS rounds of: per sub-block, the current scale (and min)
-**     and the three scales around the least-squares one for the latest
-**     quants, each with the min that fits it, compared by the exact error
-**     of their re-rounded quants (one pass for the four, the error from
-**     the sums); then D (and M) by least squares over the sub-blocks for
-**     the winners' quants, among neighbouring f16 codes;
+**  4. QK_KQ_ROUNDS round(s) of: per sub-block, the current scale (and min),
+**     the three scales around the least-squares one for the latest quants,
+**     each with the min that fits it, and (asymmetric) the least-squares
+**     scale through 0 with no min (a lone large outlier), compared by the
+**     exact error of their re-rounded quants (one pass for all, the error
+**     from the sums); then D (and M) by least squares over the sub-blocks
+**     for the winners' quants, among neighbouring f16 codes;
 **  5. the quants for the final scales.
 */
 #ifndef QK_KERNELS_KQUANT_LANES_H
@@ -377,14 +382,69 @@ typedef struct kq_sums {
     kv sq, sqq, sqx;
 } kq_sums;
 
+/* X[i] lane l = x[16 r(l) + i]: a transposition (data movement only). */
 KQ_FN void kq_load(const qk_kq_params *p, const float *x, kq_state *s) {
     const bool pair = p->nsub == 8;
+#if defined(__AVX512F__)
+    __m512 r[16], t[16], u[16];
+    for (int l = 0; l < 16; l++) r[l] = _mm512_loadu_ps(x + 16 * (pair ? 2 * (l % 8) + l / 8 : l));
+    for (int k = 0; k < 8; k++) {
+        t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+        t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+    }
+    for (int k = 0; k < 4; k++) {
+        u[4 * k] = _mm512_shuffle_ps(t[4 * k], t[4 * k + 2], 0x44);
+        u[4 * k + 1] = _mm512_shuffle_ps(t[4 * k], t[4 * k + 2], 0xEE);
+        u[4 * k + 2] = _mm512_shuffle_ps(t[4 * k + 1], t[4 * k + 3], 0x44);
+        u[4 * k + 3] = _mm512_shuffle_ps(t[4 * k + 1], t[4 * k + 3], 0xEE);
+    }
+    /* u[4 k + j], 128-bit lane L: element 4 L + j of rows 4 k .. 4 k + 3 */
+    for (int j = 0; j < 4; j++) {
+        const __m512 v0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
+        const __m512 v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
+        const __m512 v2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+        const __m512 v3 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
+        s->X[j] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+        s->X[8 + j] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+        s->X[4 + j] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+        s->X[12 + j] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+    }
+#elif defined(__AVX2__)
+    /* four 8 x 8 transpositions: lanes 8 g.., elements 8 e.. */
+    for (int g = 0; g < 2; g++)
+        for (int e = 0; e < 2; e++) {
+            __m256 r[8], t[8], u[8];
+            for (int k = 0; k < 8; k++) {
+                const int l = 8 * g + k;
+                r[k] = _mm256_loadu_ps(x + 16 * (pair ? 2 * (l % 8) + l / 8 : l) + 8 * e);
+            }
+            for (int k = 0; k < 4; k++) {
+                t[2 * k] = _mm256_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+                t[2 * k + 1] = _mm256_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+            }
+            for (int k = 0; k < 2; k++) {
+                u[4 * k] = _mm256_shuffle_ps(t[4 * k], t[4 * k + 2], 0x44);
+                u[4 * k + 1] = _mm256_shuffle_ps(t[4 * k], t[4 * k + 2], 0xEE);
+                u[4 * k + 2] = _mm256_shuffle_ps(t[4 * k + 1], t[4 * k + 3], 0x44);
+                u[4 * k + 3] = _mm256_shuffle_ps(t[4 * k + 1], t[4 * k + 3], 0xEE);
+            }
+            for (int j = 0; j < 4; j++) {
+                const __m256 lo = _mm256_permute2f128_ps(u[j], u[4 + j], 0x20);
+                const __m256 hi = _mm256_permute2f128_ps(u[j], u[4 + j], 0x31);
+                if (g == 0)
+                    s->X[8 * e + j].a = lo, s->X[8 * e + 4 + j].a = hi;
+                else
+                    s->X[8 * e + j].b = lo, s->X[8 * e + 4 + j].b = hi;
+            }
+        }
+#else
     float t[16][16];
     for (int l = 0; l < 16; l++) {
         const int r = pair ? 2 * (l % 8) + l / 8 : l;
         for (int i = 0; i < 16; i++) t[i][l] = x[16 * r + i];
     }
     for (int i = 0; i < 16; i++) s->X[i] = kv_load(t[i]);
+#endif
 }
 
 /* Step 1. */
@@ -429,13 +489,18 @@ KQ_FN void kq_search(const qk_kq_params *p, const kq_state *s, kv *a, kv *mn, kq
     for (int k = 0; k < QK_KQ_CANDIDATES; k += 2) {
         kv is[2], sq[2], sqq[2], sqx[2];
         for (int c = 0; c < 2; c++) {
-            is[c] = kv_div(kv_set(p->nmax + (p->lo + p->step * (float)(k + c))), s->rng);
+            is[c] = kv_div(
+                kv_set(p->nmax +
+                       (p->lo + p->step * (float)(asym ? k + c : QK_KQ_CANDIDATES - 1 - k - c))),
+                s->rng);
             sq[c] = zero, sqq[c] = zero, sqx[c] = zero;
         }
         for (int i = 0; i < 16; i++) {
             const kv v = s->X[i], xs = kv_sub(v, s->off);
             for (int c = 0; c < 2; c++) {
-                const kv q = kv_rc(kv_mul(xs, is[c]), lo, hi);
+                /* asymmetric: xs >= 0 and is > 0, so no clamp below */
+                const kv t = kv_mul(xs, is[c]);
+                const kv q = asym ? kv_round(kv_min(t, hi)) : kv_rc(t, lo, hi);
                 if (asym) sq[c] = kv_add(sq[c], q);
                 sqq[c] = kv_add(sqq[c], kv_mul(q, q));
                 sqx[c] = kv_add(sqx[c], kv_mul(q, v));
@@ -606,15 +671,15 @@ KQ_FN void kq_refit_super(const qk_kq_params *p, const kq_state *s, const kq_sum
 ** quants, |x - dl q + ml|^2 from the sums; the winners into cs, cm, u. */
 KQ_FN void kq_refit_subs(const qk_kq_params *p, const kq_state *s, const qk_kq_block *b, kv *cs,
                          kv *cm, kq_sums *u) {
-    enum { C = 4 };
     const bool pair = p->nsub == 8, asym = p->mmax >= 0;
+    const int C = asym ? 5 : 4;
     const kv n = kv_set((float)p->sublen), zero = kv_set(0.0f), one = kv_set(1.0f);
     const kv two = kv_set(2.0f), smin = kv_set((float)p->smin), smax = kv_set((float)p->smax);
     const kv mmax = kv_set(asym ? (float)p->mmax : 0.0f);
     const kv lo = kv_set((float)p->qmin), hi = kv_set((float)p->qmax);
     const float Df = kq_f16(b->d), Mf = asym ? kq_f16(b->dmin) : 0.0f;
     const kv D = kv_set(Df), M = kv_set(Mf), iD = kv_set(kq_inv(Df)), iM = kv_set(kq_inv(Mf));
-    kv ts[C], tm[C], dl[C], ml[C], idl[C];
+    kv ts[5], tm[5], dl[5], ml[5], idl[5];
     ts[0] = *cs, tm[0] = *cm;
     /* the least-squares scale for the quants of u */
     const kv sq = u->sq, sqq = u->sqq, sqx = u->sqx;
@@ -629,13 +694,18 @@ KQ_FN void kq_refit_subs(const qk_kq_params *p, const kq_state *s, const qk_kq_b
         A = kv_sel(km_and(pd, kv_ge(B, zero)), A2, A);
     }
     const kv f = kv_rc(kv_mul(A, iD), smin, smax);
-    for (int c = 1; c < C; c++) {
+    if (asym) {
+        /* no min: the scale of the least-squares fit through 0 */
+        ts[4] = kv_rc(kv_mul(kv_sel(pq, kv_div(sqx, kv_sel(pq, sqq, one)), zero), iD), smin, smax);
+        tm[4] = zero;
+    }
+    for (int c = 1; c < 4; c++) {
         ts[c] = kv_rc(kv_add(f, kv_set((float)(c - 2))), smin, smax);
         /* the min that fits scale ts[c] for the quants of u */
         const kv mlt = kv_div(kv_sub(kv_mul(kv_mul(D, ts[c]), sq), s->sx), n);
         tm[c] = kv_rc(kv_mul(mlt, iM), zero, mmax);
     }
-    kq_sums o[C];
+    kq_sums o[5];
     for (int c = 0; c < C; c++) {
         dl[c] = kv_mul(D, ts[c]), ml[c] = kv_mul(M, tm[c]);
         const km nz = kv_ne(dl[c], zero);

@@ -125,23 +125,32 @@ static void assert_not_worse_than_ggml(const char *what, const float *x, int64_t
     }
 }
 
-/* N(0,1), 64 super-blocks; and the adversarial cases with a scale spread
-** (outliers, magnitudes 1e-3..1e3 by sub-block, one-signed, a grid, zero
-** sub-blocks), 16 super-blocks each, each case on its own. */
+/* N(0,1), 64 super-blocks; and an adversarial mix: the cases with a scale
+** spread (outliers, magnitudes 1e-3..1e3 by sub-block, one-signed, a grid,
+** zero sub-blocks), 16 super-blocks each, each scaled to unit RMS so that
+** none dominates. Each case on its own is printed (not asserted: ggml's
+** quantizer is ahead on a few, README). */
 static void test_error_vs_ggml(void **state) {
     (void)state;
     enum { N = 256 * 64, NA = 256 * 16 };
-    float *x = malloc(N * sizeof *x);
+    static const int adversarial[] = {3, 5, 6, 7, 8, 9};
+    enum { NC = sizeof adversarial / sizeof adversarial[0] };
+    float *x = malloc(N * sizeof *x), *mix = malloc(NC * NA * sizeof *mix);
     fill_case(0, x, N, 42);
     assert_not_worse_than_ggml("N(0,1)", x, N, true);
-    const int adversarial[] = {3, 5, 6, 7, 8, 9};
-    for (size_t c = 0; c < sizeof adversarial / sizeof adversarial[0]; c++) {
+    for (int c = 0; c < NC; c++) {
         char what[32];
         snprintf(what, sizeof what, "case %d", adversarial[c]);
-        fill_case(adversarial[c], x, NA, 7);
-        assert_not_worse_than_ggml(what, x, NA, false);
+        float *y = mix + c * NA;
+        fill_case(adversarial[c], y, NA, 7);
+        double ss = 0.0;
+        for (int i = 0; i < NA; i++) ss += (double)y[i] * y[i];
+        const float inv = (float)(1.0 / sqrt(ss / NA));
+        for (int i = 0; i < NA; i++) y[i] *= inv;
+        assert_not_worse_than_ggml(what, y, NA, false);
     }
-    free(x);
+    assert_not_worse_than_ggml("adversarial mix", mix, NC * NA, true);
+    free(x), free(mix);
 }
 
 /* The fixture model's linear weights of layers 0 and 1 (bf16 -> f32). */

@@ -229,8 +229,9 @@ static double rmse(const float *x, const float *y, size_t n) {
     return sqrt(s / (double)n);
 }
 
-/* RMSE of the fast K quantizer and of the reference search on x [rows, cols]
-** into o (K formats). */
+/* RMSE of the fast K quantizer, of ggml's own block quantizer (the issue's
+** reference) and of quantkit's search (what `quantize` writes) on x [rows,
+** cols] into o, with the two slow ones' speeds (K formats). */
 static qk_status kquant_rmse(qk_type type, const float *x, int64_t rows, int64_t cols, void *q,
                              float *y, json_t *o) {
     const size_t n = (size_t)(rows * cols);
@@ -245,6 +246,13 @@ static qk_status kquant_rmse(qk_type type, const float *x, int64_t rows, int64_t
     if (st != QK_OK) return st;
     json_object_set_new(o, "rmse_search", json_real(rmse(x, y, n)));
     json_object_set_new(o, "search_input_gbs", json_real((double)n * 4.0 / dt * 1e-9));
+    const double t1 = qk_time_seconds();
+    st = qk_kernels_quantize_rows(type, x, q, rows, cols, NULL, QK_KQUANT_GGML);
+    const double dt1 = qk_time_seconds() - t1;
+    if (st == QK_OK) st = qk_kernels_dequantize_rows(type, q, y, rows, cols);
+    if (st != QK_OK) return st;
+    json_object_set_new(o, "rmse_ggml", json_real(rmse(x, y, n)));
+    json_object_set_new(o, "ggml_input_gbs", json_real((double)n * 4.0 / dt1 * 1e-9));
     return QK_OK;
 }
 
@@ -452,7 +460,9 @@ static qk_status bench_threads(bench_state *s, int threads, json_t *run, bool pr
                 printf("  %.0f%% of read",
                        100.0 * json_real_value(json_object_get(o, "read_ratio")));
             if (json_object_get(o, "rmse_search"))
-                printf("  rmse %.5f (search %.5f)", json_real_value(json_object_get(o, "rmse")),
+                printf("  rmse %.5f (ggml %.5f, search %.5f)",
+                       json_real_value(json_object_get(o, "rmse")),
+                       json_real_value(json_object_get(o, "rmse_ggml")),
                        json_real_value(json_object_get(o, "rmse_search")));
             printf("\n");
         }
@@ -578,10 +588,13 @@ static json_t *acceptance(json_t *runs, bool print) {
             if (print) printf(" quantize %s %.2f GB/s/thread;", qt[i], num(f, "input_gbs_per_thread"));
             if (i >= 2) {
                 json_t *c = find_figure(run, qt[i], "quantize", "cache");
+                const double rg = num(c, "rmse") / num(c, "rmse_ggml");
+                snprintf(key, sizeof key, "quantize_%s_rmse_ratio_to_ggml", qt[i]);
+                json_object_set_new(a, key, json_real(rg));
                 const double ratio = num(c, "rmse") / num(c, "rmse_search");
                 snprintf(key, sizeof key, "quantize_%s_rmse_ratio_to_search", qt[i]);
                 json_object_set_new(a, key, json_real(ratio));
-                if (print) printf(" rmse/search %.4f;", ratio);
+                if (print) printf(" rmse/ggml %.4f, rmse/search %.4f;", rg, ratio);
             }
         }
         if (print) printf("\n");
