@@ -12,7 +12,8 @@
 **     "quantize": {"type": "q4_k_m", "pure": false, "quantize_output": true,
 **                  "token_embedding_type": null, "output_tensor_type": null,
 **                  "overrides": [{"pattern": "attn_v", "type": "q8_0"}],
-**                  "name": null, "tokenizer": null, "allow_requantize": false},
+**                  "name": null, "tokenizer": null, "allow_requantize": false,
+**                  "allow_nonfinite": false, "format": "gguf"},
 **     "method": {"name": "rtn", "params": {}},
 **     "importance": null | {"source": "file", "path": "...", "sha256": "..."}
 **                        | {"source": "calibration"},
@@ -22,8 +23,11 @@
 **                           "proxy": "imatrix", "kl": "calibrate",
 **                           "kl_format": "q3_k", "kl_chunks": 4,
 **                           "formats": ["q2_k", ...], "predicted_kl": 0.0071},
-**     "tensors": [{"name": "token_embd.weight", "type": "q4_k"}, ...],
-**     "output": null | {"path": "...", "bytes": 4331456, "sha256": "..."}
+**     "tensors": [{"name": "token_embd.weight", "type": "q4_k"},
+**                 {"name": "blk.0.attn_q.weight", "type": "affine", "bits": 4,
+**                  "group": 128}, ...],
+**     "output": null | {"path": "...", "bytes": 4331456, "sha256": "...",
+**                       "files": [...]}
 **   }
 **
 ** "input.files" lists the model file, or every regular file directly in a
@@ -35,7 +39,14 @@
 ** statistics are collected again on replay: calibration is deterministic).
 ** "tensors" holds the type of every tensor of the output; a replay uses
 ** these types as they are (qk_quantize_options.tensor_types) and never
-** recomputes them.
+** recomputes them; an "affine" entry (Hugging Face checkpoint outputs,
+** quantize.format other than "gguf") is a linear stored as integer codes
+** of `bits` bits with one scale and zero point per `group` input columns
+** (0: per output channel). "output" of a folder (a checkpoint) lists its
+** files like "input.files"; its "sha256" is then the SHA-256 of the
+** manifest of lines "<sha256>  <name>\n" (qk_path_sha256).
+** "quantize.allow_nonfinite" and "quantize.format" may be absent (configs
+** written before they were recorded): false and "gguf".
 **
 ** Loading is strict: an unknown field, a value of the wrong JSON type, an
 ** unknown format or type name, or a missing required field is
@@ -89,7 +100,9 @@ typedef struct qk_config_override {
 
 typedef struct qk_config_tensor {
     char *name;
-    qk_type type;
+    qk_type type;  /* QK_TYPE_COUNT for an affine tensor */
+    int32_t bits;  /* affine: 2..8; 0: a `type` tensor */
+    int32_t group; /* affine: input columns per group, 0 per channel */
 } qk_config_tensor;
 
 typedef enum qk_config_importance {
@@ -118,6 +131,8 @@ typedef struct qk_quant_config {
     char *name; /* general.name */
     char *tokenizer;
     bool allow_requantize;
+    bool allow_nonfinite; /* non-finite weights became 0 (--allow-nonfinite) */
+    char *format;         /* output format: "gguf" or a checkpoint format name */
     /* method */
     char *method; /* "rtn", "gptq", ... */
     size_t n_params;
@@ -149,12 +164,15 @@ typedef struct qk_quant_config {
     /* output (recorded after the run) */
     bool has_output;
     char *output_path;
-    uint64_t output_bytes;
-    char output_sha256[65];
+    uint64_t output_bytes;  /* a folder: of all its files */
+    char output_sha256[65]; /* a folder: of its manifest (qk_path_sha256) */
+    size_t n_output_files;  /* a folder: its files (as input.files), else 0 */
+    qk_config_file *output_files;
 } qk_quant_config;
 
 /* An empty config: schema version, this quantkit's version, method "rtn",
-** quantize_output true, no forced types, max_kl and predicted_kl NaN. */
+** format "gguf", quantize_output true, no forced types, max_kl and
+** predicted_kl NaN. */
 qk_status qk_quant_config_init(qk_quant_config *c);
 void qk_quant_config_free(qk_quant_config *c);
 
@@ -174,11 +192,17 @@ qk_status qk_quant_config_check_params(const qk_quant_config *c, const char *con
 qk_status qk_quant_config_set_input(qk_quant_config *c, const char *model_path);
 /* Record every tensor's type from a plan or report (tensors). */
 qk_status qk_quant_config_set_tensors(qk_quant_config *c, const struct qk_quantize_report *rep);
-/* Record the output file: path, size and digest. */
+/* Record the output: path, size and digest of a file, or of a folder
+** (qk_path_sha256) and each of its files. */
 qk_status qk_quant_config_set_output(qk_quant_config *c, const char *path);
 
 /* SHA-256 of a file's bytes as lower-case hex, and its size. */
 qk_status qk_file_sha256(const char *path, char hex[65], uint64_t *bytes);
+/* A file: qk_file_sha256. A folder: the SHA-256 of its manifest, one line
+** "<sha256 of the file>  <name>\n" per regular file directly in it (names
+** not starting with '.', sorted by strcmp), which is what `sha256sum *`
+** prints in the folder under LC_ALL=C; bytes: the files' total size. */
+qk_status qk_path_sha256(const char *path, char hex[65], uint64_t *bytes);
 
 /* Write as JSON (two-space indent, keys in the order above), atomically. */
 qk_status qk_quant_config_save(const qk_quant_config *c, const char *path);
@@ -194,7 +218,8 @@ typedef struct qk_config_check {
 
 /* Check a loaded config against the model at model_path: every tensor name
 ** is a tensor of the model (QK_ERR_CONFIG "tensors[i].name: ..."), every
-** type holds its row length ("tensors[i].type: ..."), and the model files,
+** type holds its row length and every affine entry is a matrix
+** ("tensors[i].type: ..."), and the model files,
 ** the importance file (importance_path) and the calibration text
 ** (calib_text) have the recorded digests. A digest mismatch is
 ** QK_ERR_CONFIG naming the field ("input.files[0].sha256: ...") unless

@@ -20,12 +20,13 @@ qk_status qk_quant_config_init(qk_quant_config *c) {
     c->schema_version = QK_QUANT_CONFIG_VERSION;
     c->quantkit_version = strdup(qk_version());
     c->method = strdup("rtn");
+    c->format = strdup("gguf");
     c->quantize_output = true;
     c->token_embd_type = -1;
     c->output_type = -1;
     c->max_kl = NAN;
     c->predicted_kl = NAN;
-    if (!c->quantkit_version || !c->method) {
+    if (!c->quantkit_version || !c->method || !c->format) {
         qk_quant_config_free(c);
         return qk_error_set(QK_ERR_NOMEM, "quant config: no memory");
     }
@@ -43,6 +44,7 @@ void qk_quant_config_free(qk_quant_config *c) {
     free(c->overrides);
     free(c->name);
     free(c->tokenizer);
+    free(c->format);
     free(c->method);
     for (size_t i = 0; i < c->n_params; i++) {
         free(c->params[i].name);
@@ -56,6 +58,8 @@ void qk_quant_config_free(qk_quant_config *c) {
     for (size_t i = 0; i < c->n_tensors; i++) free(c->tensors[i].name);
     free(c->tensors);
     free(c->output_path);
+    for (size_t i = 0; i < c->n_output_files; i++) free(c->output_files[i].name);
+    free(c->output_files);
     memset(c, 0, sizeof *c);
 }
 
@@ -131,10 +135,14 @@ qk_status qk_quant_config_set_string(qk_quant_config *c, const char *name, const
 
 static const char *kind_name(qk_config_kind k) {
     switch (k) {
-    case QK_CONFIG_INT: return "an integer";
-    case QK_CONFIG_REAL: return "a number";
-    case QK_CONFIG_BOOL: return "a boolean";
-    case QK_CONFIG_STRING: return "a string";
+    case QK_CONFIG_INT:
+        return "an integer";
+    case QK_CONFIG_REAL:
+        return "a number";
+    case QK_CONFIG_BOOL:
+        return "a boolean";
+    case QK_CONFIG_STRING:
+        return "a string";
     }
     return "?";
 }
@@ -175,17 +183,6 @@ qk_status qk_quant_config_set_tensors(qk_quant_config *c, const qk_quantize_repo
     return QK_OK;
 }
 
-qk_status qk_quant_config_set_output(qk_quant_config *c, const char *path) {
-    if (!c || !path) return qk_error_set(QK_ERR_INVALID_ARG, "quant config: NULL argument");
-    qk_status st = qk_file_sha256(path, c->output_sha256, &c->output_bytes);
-    if (st != QK_OK) return st;
-    free(c->output_path);
-    c->output_path = strdup(path);
-    if (!c->output_path) return qk_error_set(QK_ERR_NOMEM, "quant config: no memory");
-    c->has_output = true;
-    return QK_OK;
-}
-
 /* ---- writing ------------------------------------------------------------- */
 
 static json_t *str_or_null(const char *s) {
@@ -200,22 +197,27 @@ static json_t *real_or_null(double v) {
     return isfinite(v) ? json_real(v) : json_null();
 }
 
+static json_t *files_json(const qk_config_file *files, size_t n) {
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *f = json_object();
+        json_object_set_new(f, "name", json_string(files[i].name));
+        json_object_set_new(f, "bytes", json_integer((json_int_t)files[i].bytes));
+        json_object_set_new(f, "sha256", json_string(files[i].sha256));
+        json_array_append_new(a, f);
+    }
+    return a;
+}
+
 static json_t *to_json(const qk_quant_config *c) {
     json_t *o = json_object();
     json_object_set_new(o, "schema", json_string(QK_QUANT_CONFIG_SCHEMA));
     json_object_set_new(o, "schema_version", json_integer(c->schema_version));
     json_object_set_new(o, "quantkit_version", str_or_null(c->quantkit_version));
 
-    json_t *in = json_object(), *files = json_array();
+    json_t *in = json_object();
     json_object_set_new(in, "path", str_or_null(c->input_path));
-    for (size_t i = 0; i < c->n_input_files; i++) {
-        json_t *f = json_object();
-        json_object_set_new(f, "name", json_string(c->input_files[i].name));
-        json_object_set_new(f, "bytes", json_integer((json_int_t)c->input_files[i].bytes));
-        json_object_set_new(f, "sha256", json_string(c->input_files[i].sha256));
-        json_array_append_new(files, f);
-    }
-    json_object_set_new(in, "files", files);
+    json_object_set_new(in, "files", files_json(c->input_files, c->n_input_files));
     json_object_set_new(o, "input", in);
 
     json_t *q = json_object(), *ov = json_array();
@@ -234,6 +236,8 @@ static json_t *to_json(const qk_quant_config *c) {
     json_object_set_new(q, "name", str_or_null(c->name));
     json_object_set_new(q, "tokenizer", str_or_null(c->tokenizer));
     json_object_set_new(q, "allow_requantize", json_boolean(c->allow_requantize));
+    json_object_set_new(q, "allow_nonfinite", json_boolean(c->allow_nonfinite));
+    json_object_set_new(q, "format", str_or_null(c->format));
     json_object_set_new(o, "quantize", q);
 
     json_t *m = json_object(), *params = json_object();
@@ -297,8 +301,13 @@ static json_t *to_json(const qk_quant_config *c) {
     json_t *ts = json_array();
     for (size_t i = 0; i < c->n_tensors; i++) {
         json_t *e = json_object();
-        json_object_set_new(e, "name", json_string(c->tensors[i].name));
-        json_object_set_new(e, "type", json_string(qk_type_name(c->tensors[i].type)));
+        const qk_config_tensor *t = &c->tensors[i];
+        json_object_set_new(e, "name", json_string(t->name));
+        json_object_set_new(e, "type", json_string(t->bits ? "affine" : qk_type_name(t->type)));
+        if (t->bits) {
+            json_object_set_new(e, "bits", json_integer(t->bits));
+            json_object_set_new(e, "group", json_integer(t->group));
+        }
         json_array_append_new(ts, e);
     }
     json_object_set_new(o, "tensors", ts);
@@ -310,6 +319,8 @@ static json_t *to_json(const qk_quant_config *c) {
         json_object_set_new(out, "path", str_or_null(c->output_path));
         json_object_set_new(out, "bytes", json_integer((json_int_t)c->output_bytes));
         json_object_set_new(out, "sha256", json_string(c->output_sha256));
+        if (c->n_output_files)
+            json_object_set_new(out, "files", files_json(c->output_files, c->n_output_files));
         json_object_set_new(o, "output", out);
     }
     return o;
@@ -326,8 +337,10 @@ qk_status qk_quant_config_save(const qk_quant_config *c, const char *path) {
     if (st == QK_OK) {
         st = qk_atomic_file_write(f, text, strlen(text));
         if (st == QK_OK) st = qk_atomic_file_write(f, "\n", 1);
-        if (st == QK_OK) st = qk_atomic_file_commit(f);
-        else qk_atomic_file_abort(f);
+        if (st == QK_OK)
+            st = qk_atomic_file_commit(f);
+        else
+            qk_atomic_file_abort(f);
     }
     free(text);
     return st;

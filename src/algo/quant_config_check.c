@@ -80,8 +80,10 @@ static qk_status list_files(const char *model_path, char ***names, size_t *n, bo
             }
             *names = grown;
         }
-        if (!((*names)[*n] = strdup(e->d_name))) st = qk_error_set(QK_ERR_NOMEM, "no memory");
-        else (*n)++;
+        if (!((*names)[*n] = strdup(e->d_name)))
+            st = qk_error_set(QK_ERR_NOMEM, "no memory");
+        else
+            (*n)++;
     }
     closedir(d);
     if (st == QK_OK && *n) qsort(*names, *n, sizeof **names, compare_names);
@@ -95,8 +97,10 @@ static void free_names(char **names, size_t n) {
 
 static void file_path(char *out, size_t size, const char *model_path, bool folder,
                       const char *name) {
-    if (folder) snprintf(out, size, "%s/%s", model_path, name);
-    else snprintf(out, size, "%s", model_path);
+    if (folder)
+        snprintf(out, size, "%s/%s", model_path, name);
+    else
+        snprintf(out, size, "%s", model_path);
 }
 
 qk_status qk_quant_config_set_input(qk_quant_config *c, const char *model_path) {
@@ -122,6 +126,72 @@ qk_status qk_quant_config_set_input(qk_quant_config *c, const char *model_path) 
         st = qk_file_sha256(full, f->sha256, &f->bytes);
     }
     free_names(names, n);
+    return st;
+}
+
+qk_status qk_path_sha256(const char *path, char hex[65], uint64_t *bytes) {
+    if (!path || !hex) return qk_error_set(QK_ERR_INVALID_ARG, "sha256: NULL argument");
+    char **names;
+    size_t n;
+    bool folder;
+    qk_status st = list_files(path, &names, &n, &folder);
+    if (st != QK_OK) return st;
+    free_names(names, n);
+    if (!folder) return qk_file_sha256(path, hex, bytes);
+    qk_quant_config c; /* only its output fields */
+    memset(&c, 0, sizeof c);
+    st = qk_quant_config_set_output(&c, path);
+    if (st == QK_OK) {
+        memcpy(hex, c.output_sha256, 65);
+        if (bytes) *bytes = c.output_bytes;
+    }
+    free(c.output_path);
+    for (size_t i = 0; i < c.n_output_files; i++) free(c.output_files[i].name);
+    free(c.output_files);
+    return st;
+}
+
+qk_status qk_quant_config_set_output(qk_quant_config *c, const char *path) {
+    if (!c || !path) return qk_error_set(QK_ERR_INVALID_ARG, "quant config: NULL argument");
+    char **names;
+    size_t n;
+    bool folder;
+    qk_status st = list_files(path, &names, &n, &folder);
+    if (st != QK_OK) return st;
+    for (size_t i = 0; i < c->n_output_files; i++) free(c->output_files[i].name);
+    free(c->output_files);
+    free(c->output_path);
+    c->n_output_files = 0;
+    c->output_files = NULL;
+    c->has_output = false;
+    c->output_path = strdup(path);
+    if (!c->output_path) st = qk_error_set(QK_ERR_NOMEM, "quant config: no memory");
+    if (st == QK_OK && !folder) st = qk_file_sha256(path, c->output_sha256, &c->output_bytes);
+    if (st == QK_OK && folder) { /* every file, and the digest of the manifest */
+        c->output_files = calloc(n ? n : 1, sizeof *c->output_files);
+        if (!c->output_files) st = qk_error_set(QK_ERR_NOMEM, "quant config: no memory");
+        qk_sha256 s;
+        qk_sha256_init(&s);
+        c->output_bytes = 0;
+        for (size_t i = 0; i < n && st == QK_OK; i++) {
+            char full[4096];
+            file_path(full, sizeof full, path, true, names[i]);
+            qk_config_file *f = &c->output_files[c->n_output_files++];
+            f->name = names[i];
+            names[i] = NULL;
+            if ((st = qk_file_sha256(full, f->sha256, &f->bytes)) != QK_OK) break;
+            c->output_bytes += f->bytes;
+            qk_sha256_update(&s, f->sha256, 64);
+            qk_sha256_update(&s, "  ", 2);
+            qk_sha256_update(&s, f->name, strlen(f->name));
+            qk_sha256_update(&s, "\n", 1);
+        }
+        unsigned char d[32];
+        qk_sha256_final(&s, d);
+        for (int i = 0; i < 32; i++) snprintf(c->output_sha256 + 2 * i, 3, "%02x", d[i]);
+    }
+    free_names(names, n);
+    c->has_output = st == QK_OK;
     return st;
 }
 
@@ -161,13 +231,18 @@ static qk_status check_tensors(const qk_quant_config *c, const char *model_path)
         }
         qk_model_tensor t;
         if ((st = qk_model_source_tensor_info(src, (size_t)idx, &t)) != QK_OK) break;
+        if (c->tensors[i].bits) {
+            if (t.ndim != 2)
+                st = qk_error_set(QK_ERR_CONFIG, "tensors[%zu].type: '%s' is not a matrix (affine)",
+                                  i, c->tensors[i].name);
+            continue;
+        }
         const qk_type_traits *tr = qk_type_get_traits(c->tensors[i].type);
         const int64_t cols = t.ndim > 0 ? t.shape[t.ndim - 1] : 1;
         if (!tr || cols % tr->block_elems != 0)
-            st = qk_error_set(QK_ERR_CONFIG,
-                              "tensors[%zu].type: %s cannot hold '%s' (rows of %lld values)", i,
-                              qk_type_name(c->tensors[i].type), c->tensors[i].name,
-                              (long long)cols);
+            st = qk_error_set(
+                QK_ERR_CONFIG, "tensors[%zu].type: %s cannot hold '%s' (rows of %lld values)", i,
+                qk_type_name(c->tensors[i].type), c->tensors[i].name, (long long)cols);
     }
     if (st == QK_OK && c->n_tensors != n_model)
         st = qk_error_set(QK_ERR_CONFIG, "tensors: %zu entries for a model of %zu tensors",

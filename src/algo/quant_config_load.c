@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "core/error.h"
+#include "quantkit/checkpoint.h"
 #include "quantkit/mix.h"
 #include "quantkit/quant_config.h"
 
@@ -80,6 +81,17 @@ static qk_status get_bool(loader *l, const char *base, const json_t *o, const ch
     json_t *v;
     qk_status st = member(l, base, o, key, false, &v);
     if (st != QK_OK) return st;
+    if (!json_is_boolean(v)) return bad(l, "expected true or false");
+    *out = json_is_true(v);
+    return QK_OK;
+}
+
+/* An optional boolean: absent leaves *out as it is. */
+static qk_status get_bool_optional(loader *l, const char *base, const json_t *o, const char *key,
+                                   bool *out) {
+    json_t *v;
+    qk_status st = member(l, base, o, key, true, &v);
+    if (st != QK_OK || !v) return st;
     if (!json_is_boolean(v)) return bad(l, "expected true or false");
     *out = json_is_true(v);
     return QK_OK;
@@ -185,22 +197,19 @@ static qk_status object_element(loader *l, const json_t *arr, const char *name, 
     return json_is_object(*out) ? QK_OK : bad(l, "expected an object");
 }
 
-static qk_status load_input(loader *l, const json_t *in, qk_quant_config *c) {
-    static const char *const keys[] = {"path", "files", NULL};
+/* An array of files (input.files, output.files) at path `name`. */
+static qk_status load_files(loader *l, const json_t *files, const char *name, qk_config_file **out,
+                            size_t *n_out) {
     static const char *const fkeys[] = {"name", "bytes", "sha256", NULL};
-    qk_status st = only_keys(l, "input", in, keys);
-    if (st == QK_OK) st = get_string(l, "input", in, "path", true, &c->input_path);
-    json_t *files;
-    if (st == QK_OK) st = get_array(l, "input", in, "files", &files);
-    if (st != QK_OK) return st;
     const size_t n = json_array_size(files);
-    c->input_files = calloc(n ? n : 1, sizeof *c->input_files);
-    if (!c->input_files) return qk_error_set(QK_ERR_NOMEM, "quant config: no memory");
+    qk_status st = QK_OK;
+    *out = calloc(n ? n : 1, sizeof **out);
+    if (!*out) return qk_error_set(QK_ERR_NOMEM, "quant config: no memory");
     for (size_t i = 0; i < n && st == QK_OK; i++) {
         char base[ELEMENT_PATH_MAX];
         const json_t *f;
-        if ((st = object_element(l, files, "input.files", i, base, &f)) != QK_OK) return st;
-        qk_config_file *cf = &c->input_files[c->n_input_files++];
+        if ((st = object_element(l, files, name, i, base, &f)) != QK_OK) return st;
+        qk_config_file *cf = &(*out)[(*n_out)++];
         int64_t bytes = 0;
         if ((st = only_keys(l, base, f, fkeys)) == QK_OK &&
             (st = get_string(l, base, f, "name", false, &cf->name)) == QK_OK &&
@@ -211,10 +220,38 @@ static qk_status load_input(loader *l, const json_t *in, qk_quant_config *c) {
     return st;
 }
 
+static qk_status load_input(loader *l, const json_t *in, qk_quant_config *c) {
+    static const char *const keys[] = {"path", "files", NULL};
+    qk_status st = only_keys(l, "input", in, keys);
+    if (st == QK_OK) st = get_string(l, "input", in, "path", true, &c->input_path);
+    json_t *files;
+    if (st == QK_OK) st = get_array(l, "input", in, "files", &files);
+    if (st != QK_OK) return st;
+    return load_files(l, files, "input.files", &c->input_files, &c->n_input_files);
+}
+
+/* quantize.format: optional ("gguf" when absent), "gguf" or a checkpoint format. */
+static qk_status load_format(loader *l, const json_t *q, qk_quant_config *c) {
+    json_t *v;
+    qk_status st = member(l, "quantize", q, "format", true, &v);
+    if (st != QK_OK || !v) return st;
+    if (!json_is_string(v)) return bad(l, "expected a string");
+    const char *f = json_string_value(v);
+    qk_checkpoint_format cf;
+    if (strcmp(f, "gguf") != 0 && qk_checkpoint_format_from_name(f, &cf) != QK_OK) {
+        qk_clear_error();
+        return bad(l, "unknown format '%s' (gguf, gptq, gptq_v2, awq, compressed-tensors)", f);
+    }
+    free(c->format);
+    c->format = strdup(f);
+    return c->format ? QK_OK : qk_error_set(QK_ERR_NOMEM, "quant config: no memory");
+}
+
 static qk_status load_quantize(loader *l, const json_t *q, qk_quant_config *c) {
     static const char *const keys[] = {
         "type",      "pure", "quantize_output", "token_embedding_type", "output_tensor_type",
-        "overrides", "name", "tokenizer",       "allow_requantize",     NULL};
+        "overrides", "name", "tokenizer",       "allow_requantize",     "allow_nonfinite",
+        "format",    NULL};
     static const char *const okeys[] = {"pattern", "type", NULL};
     qk_status st = only_keys(l, "quantize", q, keys);
     if (st == QK_OK) st = get_string(l, "quantize", q, "type", false, &c->type);
@@ -234,6 +271,9 @@ static qk_status load_quantize(loader *l, const json_t *q, qk_quant_config *c) {
     if (st == QK_OK) st = get_string(l, "quantize", q, "name", true, &c->name);
     if (st == QK_OK) st = get_string(l, "quantize", q, "tokenizer", true, &c->tokenizer);
     if (st == QK_OK) st = get_bool(l, "quantize", q, "allow_requantize", &c->allow_requantize);
+    if (st == QK_OK)
+        st = get_bool_optional(l, "quantize", q, "allow_nonfinite", &c->allow_nonfinite);
+    if (st == QK_OK) st = load_format(l, q, c);
     json_t *ov;
     if (st == QK_OK) st = get_array(l, "quantize", q, "overrides", &ov);
     if (st != QK_OK) return st;
@@ -370,8 +410,39 @@ static qk_status load_allocation(loader *l, const json_t *al, qk_quant_config *c
     return QK_OK;
 }
 
+/* An entry's "type": a format name, or "affine" with "bits" and "group". */
+static qk_status load_tensor_type(loader *l, const char *base, const json_t *e, bool gguf,
+                                  qk_config_tensor *t) {
+    json_t *v;
+    qk_status st = member(l, base, e, "type", false, &v);
+    if (st != QK_OK) return st;
+    const bool affine = json_is_string(v) && strcmp(json_string_value(v), "affine") == 0;
+    if (!affine) {
+        int32_t type = 0;
+        if ((st = parse_type(l, v, false, &type)) != QK_OK) return st;
+        t->type = (qk_type)type;
+        json_t *extra =
+            json_object_get(e, "bits") ? json_object_get(e, "bits") : json_object_get(e, "group");
+        if (extra) {
+            at(l, base, json_object_get(e, "bits") ? "bits" : "group");
+            return bad(l, "only for \"affine\" tensors");
+        }
+        return QK_OK;
+    }
+    if (gguf) return bad(l, "\"affine\" tensors need a checkpoint format (quantize.format)");
+    int64_t bits = 0, group = 0;
+    if ((st = get_int(l, base, e, "bits", 2, 8, &bits)) != QK_OK ||
+        (st = get_int(l, base, e, "group", 0, INT32_MAX, &group)) != QK_OK)
+        return st;
+    t->type = QK_TYPE_COUNT;
+    t->bits = (int32_t)bits;
+    t->group = (int32_t)group;
+    return QK_OK;
+}
+
 static qk_status load_tensors(loader *l, const json_t *root, qk_quant_config *c) {
-    static const char *const keys[] = {"name", "type", NULL};
+    static const char *const keys[] = {"name", "type", "bits", "group", NULL};
+    const bool gguf = strcmp(c->format, "gguf") == 0;
     json_t *ts;
     qk_status st = get_array(l, "", root, "tensors", &ts);
     if (st != QK_OK) return st;
@@ -384,12 +455,10 @@ static qk_status load_tensors(loader *l, const json_t *root, qk_quant_config *c)
         const json_t *e;
         if ((st = object_element(l, ts, "tensors", i, base, &e)) != QK_OK) return st;
         qk_config_tensor *t = &c->tensors[c->n_tensors++];
-        int32_t type = 0;
         if ((st = only_keys(l, base, e, keys)) != QK_OK ||
             (st = get_string(l, base, e, "name", false, &t->name)) != QK_OK ||
-            (st = get_type(l, base, e, "type", false, &type)) != QK_OK)
+            (st = load_tensor_type(l, base, e, gguf, t)) != QK_OK)
             return st;
-        t->type = (qk_type)type;
         for (size_t k = 0; k < i; k++)
             if (strcmp(c->tensors[k].name, t->name) == 0) {
                 at(l, base, "name");
@@ -400,12 +469,17 @@ static qk_status load_tensors(loader *l, const json_t *root, qk_quant_config *c)
 }
 
 static qk_status load_output(loader *l, const json_t *out, qk_quant_config *c) {
-    static const char *const keys[] = {"path", "bytes", "sha256", NULL};
+    static const char *const keys[] = {"path", "bytes", "sha256", "files", NULL};
     int64_t bytes = 0;
     qk_status st = only_keys(l, "output", out, keys);
     if (st == QK_OK) st = get_string(l, "output", out, "path", true, &c->output_path);
     if (st == QK_OK) st = get_int(l, "output", out, "bytes", 0, INT64_MAX, &bytes);
     if (st == QK_OK) st = get_sha(l, "output", out, "sha256", c->output_sha256);
+    json_t *files;
+    if (st == QK_OK && (st = member(l, "output", out, "files", true, &files)) == QK_OK && files) {
+        if (!json_is_array(files)) return bad(l, "expected an array");
+        st = load_files(l, files, "output.files", &c->output_files, &c->n_output_files);
+    }
     c->output_bytes = (uint64_t)bytes;
     c->has_output = st == QK_OK;
     return st;

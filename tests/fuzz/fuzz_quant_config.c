@@ -43,8 +43,12 @@ static void check_config(const qk_quant_config *c) {
         for (size_t i = 0; i < c->n_formats; i++) FUZZ_CHECK(valid_type(c->formats[i]));
     }
     FUZZ_CHECK(c->n_tensors == 0 || c->tensors != NULL);
-    for (size_t i = 0; i < c->n_tensors; i++)
-        FUZZ_CHECK(c->tensors[i].name != NULL && valid_type(c->tensors[i].type));
+    for (size_t i = 0; i < c->n_tensors; i++) /* a format, or affine codes of 2..8 bits */
+        FUZZ_CHECK(c->tensors[i].name != NULL &&
+                   (c->tensors[i].bits ? c->tensors[i].bits >= 2 && c->tensors[i].bits <= 8 &&
+                                             c->tensors[i].group >= 0
+                                       : valid_type(c->tensors[i].type)));
+    FUZZ_CHECK(c->format != NULL);
     if (c->has_output) FUZZ_CHECK(hex64(c->output_sha256));
 }
 

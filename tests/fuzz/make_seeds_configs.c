@@ -168,6 +168,26 @@ void seeds_quant_config(const char *tmp_dir) {
     c.output_bytes = 4331456;
     memcpy(c.output_sha256, SHA, 65);
     save_config_seed(&c, tmp_dir, "seed-gptq-full.json");
+
+    /* a calibrated run into a checkpoint folder: format, non-finite flag,
+    ** an affine tensor, the output's files */
+    free(c.format);
+    c.format = strdup("gptq");
+    c.allow_nonfinite = true;
+    c.importance = QK_CONFIG_IMPORTANCE_NONE;
+    check(qk_quant_config_set_string(&c, "target", "affine"), "param");
+    check(qk_quant_config_set_int(&c, "group", 128), "param");
+    c.tensors[1].type = QK_TYPE_COUNT;
+    c.tensors[1].bits = 4;
+    c.tensors[1].group = 128;
+    free(c.output_path);
+    c.output_path = strdup("out-gptq");
+    c.n_output_files = 1;
+    c.output_files = calloc(1, sizeof *c.output_files);
+    c.output_files[0].name = strdup("model.safetensors");
+    c.output_files[0].bytes = 4331456;
+    memcpy(c.output_files[0].sha256, SHA, 65);
+    save_config_seed(&c, tmp_dir, "seed-gptq-checkpoint.json");
     qk_quant_config_free(&c);
 
     static const struct {

@@ -11,7 +11,10 @@
 ** - results do not depend on the thread count;
 ** - the f32 GGUF of an affine result holds the dequantized weights and the
 **   source's other tensors; a GGUF-target result is written byte for byte;
-** - missing calibration is an error.
+** - missing calibration is an error;
+** - full-precision targets: layer 0's q/k/v (whose f32 and quantized inputs
+**   are the same) equal plain GPTQ's, its o differs; thread-count
+**   independent; they need the true-sequential groups.
 ** labels: slow fixtures
 */
 #include "qk_test.h"
@@ -133,6 +136,43 @@ static void test_layer0_matches_hand_gptq(void **state) {
     qk_llama_model_free(m);
     qk_ptq_result_free(&seq);
     qk_ptq_result_free(&one);
+}
+
+static void test_fp_target(void **state) {
+    (void)state;
+    QK_REQUIRE_FIXTURES();
+    qk_ptq_options opt;
+    qk_ptq_options_init(&opt);
+    opt.method = QK_PTQ_GPTQ;
+    opt.gptq.bits = 3;
+    opt.gptq.group_size = 64;
+    qk_ptq_result plain, fp1, fp2;
+    run(&opt, &plain);
+    opt.fp_target = true;
+    const int saved = qk_threads_get();
+    qk_threads_set(1);
+    run(&opt, &fp1);
+    qk_threads_set(2);
+    run(&opt, &fp2);
+    qk_threads_set(saved);
+    for (int k = 0; k < 3; k++)
+        assert_same_linear(&qk_ptq_result_linear(&fp1, 0, (qk_llama_linear)k)->affine,
+                           &qk_ptq_result_linear(&plain, 0, (qk_llama_linear)k)->affine);
+    const qk_quantized_linear *o1 = &qk_ptq_result_linear(&fp1, 0, QK_LINEAR_O)->affine;
+    const qk_quantized_linear *o0 = &qk_ptq_result_linear(&plain, 0, QK_LINEAR_O)->affine;
+    assert_memory_not_equal(o1->codes, o0->codes, (size_t)(o0->rows * o0->cols));
+    for (int32_t l = 0; l < fp1.n_layer; l++)
+        for (int k = 0; k < 7; k++)
+            assert_same_linear(&qk_ptq_result_linear(&fp1, l, (qk_llama_linear)k)->affine,
+                               &qk_ptq_result_linear(&fp2, l, (qk_llama_linear)k)->affine);
+    opt.true_sequential = false;
+    int32_t w[N_WIN * WIN_LEN];
+    windows(w);
+    qk_ptq_result bad;
+    assert_int_equal(qk_ptq_run(model_dir(), w, N_WIN, WIN_LEN, &opt, &bad), QK_ERR_INVALID_ARG);
+    qk_ptq_result_free(&plain);
+    qk_ptq_result_free(&fp1);
+    qk_ptq_result_free(&fp2);
 }
 
 static void test_rtn_and_threads(void **state) {
@@ -260,6 +300,7 @@ static int setup(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_layer0_matches_hand_gptq),
+        cmocka_unit_test(test_fp_target),
         cmocka_unit_test(test_rtn_and_threads),
         cmocka_unit_test(test_write_gguf),
     };

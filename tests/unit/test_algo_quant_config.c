@@ -1,10 +1,13 @@
 /*
 ** The quantization config: every field survives save -> load; the digest
-** of a known text is the published SHA-256; method parameters are checked
-** against a method's list; broken files fail with QK_ERR_CONFIG naming the
-** field.
+** of a known text is the published SHA-256, that of a folder the SHA-256 of
+** its `sha256sum *` manifest; method parameters are checked against a
+** method's list; the fields of calibrated runs (output format, non-finite
+** flag, affine tensors, output folders) survive save -> load; broken files
+** fail with QK_ERR_CONFIG naming the field.
 */
 #include <math.h>
+#include <sys/stat.h>
 
 #include "qk_test.h"
 
@@ -188,8 +191,7 @@ static void test_errors(void **state) {
     expect("\"kl\": \"calibrate\"", "\"kl\": 3", "allocation.kl: expected a string");
     expect("\"budget_bytes\": 4331456", "\"budget_bytes\": null",
            "allocation.budget_bytes: neither budget_bytes nor max_kl");
-    expect("\"source\": \"calibration\"", "\"source\": \"magic\"",
-           "importance.source: 'magic'");
+    expect("\"source\": \"calibration\"", "\"source\": \"magic\"", "importance.source: 'magic'");
     expect("\"bits\": 3", "\"bits\": [3]", "method.params.bits: expected an integer");
     expect("\"sha256\": \"ba78", "\"sha256\": \"BA78", "input.files[0].sha256: expected 64");
     expect("\"blk.0.attn_q.weight\"", "\"token_embd.weight\"",
@@ -198,11 +200,104 @@ static void test_errors(void **state) {
     expect("\"type\": \"q4_k_m\"", "\"type\": \"q4_x\"", "quantize.type: unknown type 'q4_x'");
 }
 
+/* A checkpoint run's config: format, flag, affine tensors, an output folder. */
+static void fill_checkpoint(qk_quant_config *c, const char *model, const char *folder) {
+    fill(c, model);
+    free(c->format);
+    c->format = strdup("gptq");
+    c->allow_nonfinite = true;
+    c->tensors[1].type = QK_TYPE_COUNT;
+    c->tensors[1].bits = 5;
+    c->tensors[1].group = 0;
+    QK_ASSERT_OK(qk_quant_config_set_output(c, folder));
+}
+
+static void test_calibrated_fields(void **state) {
+    (void)state;
+    const char *model = qk_test_tmp_path("model.bin");
+    write_text(model, "abc");
+    const char *folder = qk_test_tmp_path("out");
+    mkdir(folder, 0755);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/a.txt", folder);
+    write_text(path, "abc");
+    snprintf(path, sizeof path, "%s/b.txt", folder);
+    write_text(path, "");
+    /* `LC_ALL=C sha256sum * | sha256sum` in the folder (coreutils) */
+    const char *manifest = "b49791236586476825b333079257905f8aa8f3f74345d698a8a081c6b77b6977";
+    char hex[65];
+    uint64_t n = 0;
+    QK_ASSERT_OK(qk_path_sha256(folder, hex, &n));
+    assert_string_equal(hex, manifest);
+    assert_int_equal(n, 3);
+    QK_ASSERT_OK(qk_path_sha256(model, hex, &n));
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+
+    qk_quant_config c, d;
+    fill_checkpoint(&c, model, folder);
+    const char *cfg = qk_test_tmp_path("cfg.json");
+    QK_ASSERT_OK(qk_quant_config_save(&c, cfg));
+    qk_quant_config_free(&c);
+    QK_ASSERT_OK(qk_quant_config_load(cfg, &d));
+    assert_string_equal(d.format, "gptq");
+    assert_true(d.allow_nonfinite);
+    assert_int_equal(d.tensors[0].bits, 0);
+    assert_int_equal(d.tensors[0].type, QK_TYPE_Q6_K);
+    assert_int_equal(d.tensors[1].type, QK_TYPE_COUNT);
+    assert_int_equal(d.tensors[1].bits, 5);
+    assert_int_equal(d.tensors[1].group, 0);
+    assert_true(d.has_output);
+    assert_string_equal(d.output_sha256, manifest);
+    assert_int_equal(d.output_bytes, 3);
+    assert_int_equal(d.n_output_files, 2);
+    assert_string_equal(d.output_files[1].name, "b.txt");
+    assert_int_equal(d.output_files[1].bytes, 0);
+    assert_string_equal(d.output_files[1].sha256,
+                        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    qk_quant_config_free(&d);
+
+    expect("\"format\": \"gptq\"", "\"format\": \"onnx\"",
+           "quantize.format: unknown format 'onnx'");
+    expect("\"format\": \"gptq\"", "\"format\": 4", "quantize.format: expected a string");
+    expect("\"allow_nonfinite\": true", "\"allow_nonfinite\": \"yes\"",
+           "quantize.allow_nonfinite: expected true or false");
+    expect("\"bits\": 5", "\"bits\": 9", "tensors[1].bits: 9 is out of range [2, 8]");
+    expect("\"group\": 0", "\"grup\": 0", "tensors[1].grup: unknown field");
+    expect("\"type\": \"q6_k\"", "\"type\": \"q6_k\", \"bits\": 4",
+           "tensors[0].bits: only for \"affine\" tensors");
+    expect("\"name\": \"b.txt\"", "\"name\": 5", "output.files[1].name: expected a string");
+    /* an affine tensor needs a checkpoint format */
+    fill_checkpoint(&c, model, folder);
+    free(c.format);
+    c.format = strdup("gguf");
+    QK_ASSERT_OK(qk_quant_config_save(&c, cfg));
+    qk_quant_config_free(&c);
+    QK_ASSERT_STATUS(qk_quant_config_load(cfg, &d), QK_ERR_CONFIG);
+    assert_non_null(
+        strstr(qk_last_error(), "tensors[1].type: \"affine\" tensors need a checkpoint"));
+}
+
+/* Configs written before allow_nonfinite and format were recorded still load. */
+static void test_older_config(void **state) {
+    (void)state;
+    const char *model = qk_test_tmp_path("model.bin");
+    write_text(model, "abc");
+    qk_quant_config c, d;
+    fill(&c, model);
+    QK_ASSERT_OK(qk_quant_config_save(&c, qk_test_tmp_path("cfg.json")));
+    qk_quant_config_free(&c);
+    QK_ASSERT_OK(
+        load_edited(",\n    \"allow_nonfinite\": false,\n    \"format\": \"gguf\"", "", &d));
+    assert_false(d.allow_nonfinite);
+    assert_string_equal(d.format, "gguf");
+    qk_quant_config_free(&d);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_digest),
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_digest),       cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_errors),       cmocka_unit_test(test_calibrated_fields),
+        cmocka_unit_test(test_older_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -101,9 +101,43 @@ static void on_layer(void *user, int32_t layer, int32_t n_layer, const char *sta
     cli_progress_update(bar, (uint64_t)layer);
 }
 
+/* The pipeline's settings from the options (quantize_config.h). */
+static int plan_from_args(const calib_args *a, quantize_ptq_plan *p) {
+    memset(p, 0, sizeof *p);
+    qk_ptq_options_init(&p->ptq);
+    qk_status st;
+    if ((st = qk_ptq_method_parse(a->method, &p->ptq.method)) != QK_OK)
+        return cli_fail_status("quantize", st);
+    p->format = a->format;
+    p->affine = a->bits > 0 || strcmp(a->format, "gguf") != 0;
+    p->block_scales = a->block_scales;
+    qk_gptq_options *g = &p->ptq.gptq;
+    g->bits = a->bits > 0 ? (int32_t)a->bits : 4;
+    g->group_size = (int32_t)a->group;
+    g->symmetric = a->sym;
+    g->act_order = a->act_order;
+    g->static_groups = a->static_groups;
+    g->mse = a->mse;
+    g->refit_scales = a->refit;
+    g->damp = a->damp;
+    g->block_size = (int32_t)a->block;
+    g->hessian_importance = strcmp(a->block_scales, "hessian") == 0;
+    /* act-order onto block formats keeps block scales from the original weights */
+    if (!p->affine && g->act_order) g->static_groups = true;
+    p->ptq.true_sequential = !a->no_true_sequential;
+    p->ptq.fp_target = a->fp_target;
+    p->ptq.awq.search_n_seq = (int32_t)a->awq_seqs;
+    p->calib_path = a->calib_path;
+    p->samples = (int32_t)a->samples;
+    p->sample_len = (int32_t)a->len;
+    p->seed = (uint64_t)a->seed;
+    return 0;
+}
+
 /* Tokenize the calibration text and draw the windows. */
-static int calib_windows(const char *in_path, const char *tokenizer_path, const calib_args *a,
-                         int32_t sample_len, int32_t **windows, int32_t *n_windows) {
+static int calib_windows(const char *in_path, const char *tokenizer_path,
+                         const quantize_ptq_plan *a, int32_t sample_len, int32_t **windows,
+                         int32_t *n_windows) {
     qk_tokenizer *tok = NULL;
     char *text = NULL;
     size_t text_len = 0, n_ids = 0;
@@ -203,65 +237,75 @@ static json_t *ptq_json(const qk_ptq_result *r, const calib_args *a) {
     return o;
 }
 
+/* What the calibrated path records (--save-config) or replays (--config). */
+typedef struct calib_record {
+    const char *save_config;  /* or NULL */
+    const char *imatrix_path; /* --imatrix, or NULL */
+    const char *replayed;     /* --config, or NULL */
+    const quantize_replay *replay;
+} calib_record;
+
+/* Write the config of a finished calibrated run, or say how the replay went. */
+static int calib_record_done(const calib_record *w, const char *in_path, const char *output,
+                             const qk_type_request *req, const qk_quantize_options *qopt,
+                             const quantize_ptq_plan *plan, const qk_ptq_result *res,
+                             const qk_quantize_report *rep, bool quiet) {
+    if (w->replayed && !quiet) quantize_config_print_replay(w->replayed, w->replay, output);
+    if (!w->save_config) return 0;
+    const quantize_run run = {.in_path = in_path,
+                              .output = output,
+                              .req = req,
+                              .opt = qopt,
+                              .imatrix_path = w->imatrix_path,
+                              .rep = rep,
+                              .ptq = plan,
+                              .ptq_result = res};
+    return quantize_config_save(w->save_config, &run);
+}
+
 /* The calibrated path: pipeline, then the output format. */
 static int quantize_calibrated(const char *in_path, const char *output, const char *tokenizer_path,
                                qk_quantize_options *qopt, const qk_type_request *req,
-                               const calib_args *a, const cli_common *common) {
-    qk_ptq_options popt;
-    qk_ptq_options_init(&popt);
+                               const quantize_ptq_plan *plan, const calib_args *a,
+                               const calib_record *w, const cli_common *common) {
+    qk_ptq_options popt = plan->ptq;
     qk_status st;
-    if ((st = qk_ptq_method_parse(a->method, &popt.method)) != QK_OK)
-        return cli_fail_status("quantize", st);
-    const bool ckpt = strcmp(a->format, "gguf") != 0;
-    const bool affine = a->bits > 0 || ckpt;
+    const bool ckpt = strcmp(plan->format, "gguf") != 0;
+    const bool affine = plan->affine;
     qk_checkpoint_options copt;
     if (ckpt) {
         qk_checkpoint_format cf;
-        if ((st = qk_checkpoint_format_from_name(a->format, &cf)) != QK_OK)
+        if ((st = qk_checkpoint_format_from_name(plan->format, &cf)) != QK_OK)
             return cli_fail_status("quantize", st);
         if (!output) return cli_fail("quantize", "-o OUT (a folder) is required");
         qk_checkpoint_options_init(&copt, cf);
-        copt.config.bits = a->bits > 0 ? (int32_t)a->bits : 4;
-        copt.config.group_size = a->group > 0 ? (int32_t)a->group : -1;
-        copt.config.symmetric = a->sym;
-        copt.config.desc_act = a->act_order;
-        copt.config.static_groups = a->static_groups;
-        copt.config.damp_percent = a->damp;
-        copt.config.true_sequential = !a->no_true_sequential;
+        copt.config.bits = popt.gptq.bits;
+        copt.config.group_size = popt.gptq.group_size > 0 ? popt.gptq.group_size : -1;
+        copt.config.symmetric = popt.gptq.symmetric;
+        copt.config.desc_act = popt.gptq.act_order;
+        copt.config.static_groups = popt.gptq.static_groups;
+        copt.config.damp_percent = popt.gptq.damp;
+        copt.config.true_sequential = popt.true_sequential;
         copt.tokenizer_path = tokenizer_path;
         if ((st = qk_checkpoint_config_check(&copt.config)) != QK_OK)
             return cli_fail_status("quantize", st);
     }
     popt.gguf = affine ? NULL : qopt;
-    popt.gptq.bits = a->bits > 0 ? (int32_t)a->bits : 4;
-    popt.gptq.group_size = (int32_t)a->group;
-    popt.gptq.symmetric = a->sym;
-    popt.gptq.act_order = a->act_order;
-    popt.gptq.static_groups = a->static_groups;
-    popt.gptq.mse = a->mse;
-    popt.gptq.refit_scales = a->refit;
-    popt.gptq.damp = a->damp;
-    popt.gptq.block_size = (int32_t)a->block;
-    popt.gptq.hessian_importance = strcmp(a->block_scales, "hessian") == 0;
-    popt.true_sequential = !a->no_true_sequential;
-    popt.fp_target = a->fp_target;
     popt.measure = a->measure;
-    popt.awq.search_n_seq = (int32_t)a->awq_seqs;
-    if (qopt->importance && strcmp(a->block_scales, "plain") == 0) qopt->importance = NULL;
-    /* act-order onto block formats keeps block scales from the original weights */
-    if (!affine && popt.gptq.act_order) popt.gptq.static_groups = true;
-    const bool calibrated = popt.method != QK_PTQ_RTN;
+    if (qopt->importance && strcmp(plan->block_scales, "plain") == 0) qopt->importance = NULL;
     int32_t *windows = NULL, n_windows = 0, sample_len = 0;
-    if (calibrated) {
-        if (!a->calib_path)
+    if (quantize_ptq_calibrated(plan)) {
+        if (!plan->calib_path)
             return cli_fail("quantize", "--method %s needs --calib FILE", a->method);
         qk_model_source *src;
         if ((st = qk_model_source_open(in_path, NULL, &src)) != QK_OK)
             return cli_fail_status("quantize", st);
         const int32_t n_ctx = qk_model_source_hparams(src)->n_ctx_train;
         qk_model_source_close(src);
-        sample_len = a->len > 0 ? (int32_t)a->len : n_ctx > 0 && n_ctx < 2048 ? n_ctx : 2048;
-        int rc = calib_windows(in_path, tokenizer_path, a, sample_len, &windows, &n_windows);
+        sample_len = plan->sample_len > 0        ? plan->sample_len
+                     : n_ctx > 0 && n_ctx < 2048 ? n_ctx
+                                                 : 2048;
+        int rc = calib_windows(in_path, tokenizer_path, plan, sample_len, &windows, &n_windows);
         if (rc != 0) return rc;
     }
     qk_ptq_result res;
@@ -317,8 +361,11 @@ static int quantize_calibrated(const char *in_path, const char *output, const ch
             printf("  %.2f s in all, %d threads, peak memory %s\n", seconds, qk_threads_get(),
                    cli_format_bytes(peak, b, sizeof b));
         }
+        int rc = st == QK_OK ? calib_record_done(w, in_path, output, req, qopt, plan, &res, NULL,
+                                                 common->json)
+                             : cli_fail_status("quantize", st);
         qk_ptq_result_free(&res);
-        return st == QK_OK ? 0 : cli_fail_status("quantize", st);
+        return rc;
     }
     qk_quantize_report rep;
     st = qk_ptq_write_gguf(in_path, output, &res, qopt, &rep);
@@ -361,9 +408,10 @@ static int quantize_calibrated(const char *in_path, const char *output, const ch
                                                                         : res.peak_rss_bytes,
                                 b, sizeof b));
     }
+    const int rc = calib_record_done(w, in_path, output, req, qopt, plan, &res, &rep, common->json);
     qk_quantize_report_free(&rep);
     qk_ptq_result_free(&res);
-    return 0;
+    return rc;
 }
 
 int cmd_quantize(int argc, char **argv) {
@@ -461,6 +509,9 @@ int cmd_quantize(int argc, char **argv) {
     if (strcmp(ca.format, "gguf") != 0 && allow_nonfinite)
         return cli_fail("quantize", "--allow-nonfinite applies to GGUF output only");
     if (strcmp(ca.format, "gguf") != 0 && strcmp(ca.method, "rtn") == 0 && !ca.calib_path) {
+        if (save_config || config)
+            return cli_fail("quantize", "--save-config / --config: not for round-to-nearest "
+                                        "checkpoints (--format without --method) yet");
         const quantize_checkpoint_args args = {
             .in_path = positional[0], .out_dir = output, .format = ca.format, .method = ca.method,
             .bits = ca.bits, .group = ca.group == 0 ? -1 : ca.group, .sym = ca.sym,
@@ -485,8 +536,7 @@ int cmd_quantize(int argc, char **argv) {
                         ca.block_scales);
     /* --bits: an affine grid; the GGUF then holds the dequantized weights */
     if (!type_name) type_name = ca.bits ? "f32" : "q4_k_m";
-    const bool calibrated =
-        ca.bits > 0 || strcmp(ca.method, "rtn") != 0 || strcmp(ca.format, "gguf");
+    bool calibrated = ca.bits > 0 || strcmp(ca.method, "rtn") != 0 || strcmp(ca.format, "gguf");
 
     qk_type_request req;
     if (qk_type_request_parse(type_name, &req) != QK_OK)
@@ -539,16 +589,33 @@ int cmd_quantize(int argc, char **argv) {
         }
         opt.importance = imatrix;
     }
+    quantize_ptq_plan ptq_plan;
+    memset(&ptq_plan, 0, sizeof ptq_plan);
     if (config) {
-        if (mixed || imatrix || calibrated) {
+        if (mixed || imatrix || calibrated || save_config) {
             rc = cli_fail("quantize", "--config replays a run: no --budget, --max-kl, --imatrix, "
-                                      "--method, --bits, --format");
+                                      "--method, --bits, --format, --save-config");
             goto done;
         }
-        if ((rc = quantize_config_replay(config, in_path, common.json, &opt, &replay)) != 0)
+        if ((rc = quantize_config_replay(config, in_path, ca.calib_path, common.json, &opt,
+                                         &replay)) != 0)
             goto done;
         rc = 1;
         req = replay.req;
+        if (replay.has_ptq) { /* the recorded settings, also for the messages */
+            calibrated = true;
+            ptq_plan = replay.ptq;
+            ca.method = qk_ptq_method_name(ptq_plan.ptq.method);
+            ca.format = ptq_plan.format;
+            ca.calib_path = ptq_plan.calib_path;
+            ca.seed = (int64_t)ptq_plan.seed;
+            ca.bits = ptq_plan.affine ? ptq_plan.ptq.gptq.bits : 0;
+            ca.group = ptq_plan.ptq.gptq.group_size;
+            ca.sym = ptq_plan.ptq.gptq.symmetric;
+            ca.act_order = ptq_plan.ptq.gptq.act_order;
+        }
+    } else if (calibrated && (rc = plan_from_args(&ca, &ptq_plan)) != 0) {
+        goto done;
     }
     if (mixed) {
         if (calibrated) {
@@ -572,12 +639,13 @@ int cmd_quantize(int argc, char **argv) {
         rc = 1;
         if (!common.json) quantize_mixed_print(&ms);
     }
-    if (calibrated && save_config) {
-        rc = cli_fail("quantize", "--save-config: round-to-nearest GGUF runs only for now");
-        goto done;
-    }
     if (calibrated && !dry_run) {
-        rc = quantize_calibrated(in_path, output, tokenizer_path, &opt, &req, &ca, &common);
+        const calib_record w = {.save_config = save_config,
+                                .imatrix_path = imatrix_path,
+                                .replayed = config,
+                                .replay = &replay};
+        rc = quantize_calibrated(in_path, output, opt.tokenizer_path, &opt, &req, &ptq_plan, &ca,
+                                 &w, &common);
         goto done;
     }
     if (dry_run) {
@@ -616,20 +684,20 @@ int cmd_quantize(int argc, char **argv) {
         goto done;
     }
     if (rep.n_nonfinite > 0)
-        fprintf(stderr, "quantkit quantize: warning: %llu non-finite weights in %zu tensors "
-                        "replaced by 0 (--allow-nonfinite)\n",
+        fprintf(stderr,
+                "quantkit quantize: warning: %llu non-finite weights in %zu tensors "
+                "replaced by 0 (--allow-nonfinite)\n",
                 (unsigned long long)rep.n_nonfinite, rep.n_nonfinite_tensors);
-    if (config && replay.cfg.has_output && !common.json) {
-        char hex[65];
-        if (qk_file_sha256(output, hex, NULL) == QK_OK)
-            printf("replayed %s: output %s the recorded one (sha256 %s)\n", config,
-                   strcmp(hex, replay.cfg.output_sha256) == 0 ? "identical to" : "DIFFERS from",
-                   hex);
-    }
+    if (config && !common.json) quantize_config_print_replay(config, &replay, output);
     if (save_config) {
-        const quantize_run run = {.in_path = in_path, .output = output, .req = &req, .opt = &opt,
-                                  .imatrix_path = imatrix_path, .mixed = mixed ? &mx : NULL,
-                                  .mstate = &ms, .rep = &rep};
+        const quantize_run run = {.in_path = in_path,
+                                  .output = output,
+                                  .req = &req,
+                                  .opt = &opt,
+                                  .imatrix_path = imatrix_path,
+                                  .mixed = mixed ? &mx : NULL,
+                                  .mstate = &ms,
+                                  .rep = &rep};
         if ((rc = quantize_config_save(save_config, &run)) != 0) goto done;
         rc = 1;
     }
