@@ -3,7 +3,7 @@
 ** included by kquant_fast.c (the plain-C reference), kquant_avx2.c and
 ** kquant_avx512.c. It is written once on `kv`, 16 float lanes, whose
 ** operations are single IEEE operations per lane (add, sub, mul, div,
-** max/min as `a > b ? a : b` / `a < b ? a : b`, round to nearest even,
+** fused multiply-add (fmaf), max/min as `a > b ? a : b` / `a < b ? a : b`, round to nearest even,
 ** selection): plain C loops in the reference, one AVX-512 register or two
 ** AVX2 registers in the others. Every variant thus computes the same
 ** floats and writes the same bytes. Sums over lanes use one fixed tree.
@@ -76,6 +76,9 @@ KQ_FN kv kv_mul(kv a, kv b) {
 }
 KQ_FN kv kv_div(kv a, kv b) {
     return _mm512_div_ps(a, b);
+}
+KQ_FN kv kv_fma(kv a, kv b, kv c) {
+    return _mm512_fmadd_ps(a, b, c);
 }
 KQ_FN kv kv_max(kv a, kv b) {
     return _mm512_max_ps(a, b);
@@ -156,6 +159,9 @@ KQ_FN kv kv_mul(kv a, kv b) {
 }
 KQ_FN kv kv_div(kv a, kv b) {
     return (kv)KV2(_mm256_div_ps);
+}
+KQ_FN kv kv_fma(kv a, kv b, kv c) {
+    return (kv){_mm256_fmadd_ps(a.a, b.a, c.a), _mm256_fmadd_ps(a.b, b.b, c.b)};
 }
 KQ_FN kv kv_max(kv a, kv b) {
     return (kv)KV2(_mm256_max_ps);
@@ -247,6 +253,9 @@ KQ_FN kv kv_mul(kv a, kv b) {
 }
 KQ_FN kv kv_div(kv a, kv b) {
     KV_MAP(a.f[l] / b.f[l]);
+}
+KQ_FN kv kv_fma(kv a, kv b, kv c) {
+    KV_MAP(fmaf(a.f[l], b.f[l], c.f[l]));
 }
 KQ_FN kv kv_max(kv a, kv b) {
     KV_MAP(a.f[l] > b.f[l] ? a.f[l] : b.f[l]);
@@ -454,7 +463,7 @@ KQ_FN void kq_stats(const qk_kq_params *p, kq_state *s) {
     for (int i = 1; i < 16; i++) {
         const kv v = s->X[i];
         mn = kv_min(v, mn), mx = kv_max(v, mx);
-        sx = kv_add(sx, v), sxx = kv_add(sxx, kv_mul(v, v));
+        sx = kv_add(sx, v), sxx = kv_fma(v, v, sxx);
     }
     if (pair) {
         mn = kv_min(kv_hi8(mn), kv_lo8(mn)), mx = kv_max(kv_hi8(mx), kv_lo8(mx));
@@ -502,8 +511,8 @@ KQ_FN void kq_search(const qk_kq_params *p, const kq_state *s, kv *a, kv *mn, kq
                 const kv t = kv_mul(xs, is[c]);
                 const kv q = asym ? kv_round(kv_min(t, hi)) : kv_rc(t, lo, hi);
                 if (asym) sq[c] = kv_add(sq[c], q);
-                sqq[c] = kv_add(sqq[c], kv_mul(q, q));
-                sqx[c] = kv_add(sqx[c], kv_mul(q, v));
+                sqq[c] = kv_fma(q, q, sqq[c]);
+                sqx[c] = kv_fma(q, v, sqx[c]);
             }
         }
         for (int c = 0; c < 2; c++) {
@@ -679,7 +688,7 @@ KQ_FN void kq_refit_subs(const qk_kq_params *p, const kq_state *s, const qk_kq_b
     const kv lo = kv_set((float)p->qmin), hi = kv_set((float)p->qmax);
     const float Df = kq_f16(b->d), Mf = asym ? kq_f16(b->dmin) : 0.0f;
     const kv D = kv_set(Df), M = kv_set(Mf), iD = kv_set(kq_inv(Df)), iM = kv_set(kq_inv(Mf));
-    kv ts[5], tm[5], dl[5], ml[5], idl[5];
+    kv ts[5], tm[5], dl[5], ml[5], idl[5], mi[5];
     ts[0] = *cs, tm[0] = *cm;
     /* the least-squares scale for the quants of u */
     const kv sq = u->sq, sqq = u->sqq, sqx = u->sqx;
@@ -710,15 +719,16 @@ KQ_FN void kq_refit_subs(const qk_kq_params *p, const kq_state *s, const qk_kq_b
         dl[c] = kv_mul(D, ts[c]), ml[c] = kv_mul(M, tm[c]);
         const km nz = kv_ne(dl[c], zero);
         idl[c] = kv_sel(nz, kv_div(one, kv_sel(nz, dl[c], one)), zero);
+        mi[c] = kv_mul(ml[c], idl[c]);
         o[c].sq = zero, o[c].sqq = zero, o[c].sqx = zero;
     }
     for (int i = 0; i < 16; i++) {
         const kv v = s->X[i];
         for (int c = 0; c < C; c++) {
-            const kv q = kv_rc(kv_mul(kv_add(v, ml[c]), idl[c]), lo, hi);
+            const kv q = kv_rc(kv_fma(v, idl[c], mi[c]), lo, hi);
             o[c].sq = kv_add(o[c].sq, q);
-            o[c].sqq = kv_add(o[c].sqq, kv_mul(q, q));
-            o[c].sqx = kv_add(o[c].sqx, kv_mul(q, v));
+            o[c].sqq = kv_fma(q, q, o[c].sqq);
+            o[c].sqx = kv_fma(q, v, o[c].sqx);
         }
     }
     kv best = zero;
@@ -753,7 +763,7 @@ KQ_FN void kq_final_quants(const qk_kq_params *p, const float *x, kv csv, kv cmv
         const int l = pair ? (r % 2) * 8 + r / 2 : r;
         const float dl = D * cs[l], ml = M * cm[l];
         const float idl = dl != 0.0f ? 1.0f / dl : 0.0f;
-        const kv q = kv_rc(kv_mul(kv_add(kv_load(x + 16 * r), kv_set(ml)), kv_set(idl)), lo, hi);
+        const kv q = kv_rc(kv_fma(kv_load(x + 16 * r), kv_set(idl), kv_set(ml * idl)), lo, hi);
         kv_bytes(kv_sub(q, lo), b->v + 16 * r);
     }
     for (int j = 0; j < p->nsub; j++) b->s[j] = (int)cs[j], b->m[j] = (int)cm[j];
