@@ -30,11 +30,11 @@ typedef struct qk_quantized_linear {
     int32_t group_size; /* input columns per group; cols for per-channel */
     bool symmetric;     /* zeros are all 2^(bits-1) */
     int64_t rows, cols;
-    int64_t n_groups;   /* ceil(cols / group_size) */
-    uint8_t *codes;     /* [rows * cols] */
-    float *scales;      /* [n_groups * rows] */
-    int32_t *zeros;     /* [n_groups * rows] */
-    int32_t *g_idx;     /* [cols] or NULL */
+    int64_t n_groups; /* ceil(cols / group_size) */
+    uint8_t *codes;   /* [rows * cols] */
+    float *scales;    /* [n_groups * rows] */
+    int32_t *zeros;   /* [n_groups * rows] */
+    int32_t *g_idx;   /* [cols] or NULL */
 } qk_quantized_linear;
 
 /* Allocate the arrays for a rows x cols weight (codes, scales, zeros
@@ -98,8 +98,8 @@ int32_t qk_weight_format_group(const qk_weight_format *f, int64_t cols);
 typedef qk_status (*qk_weight_qdq_fn)(void *user, int32_t layer, qk_llama_linear which, float *w,
                                       int64_t rows, int64_t cols);
 /* A qk_weight_qdq_fn whose user is a const qk_weight_format *. */
-qk_status qk_weight_format_qdq_callback(void *user, int32_t layer, qk_llama_linear which,
-                                        float *w, int64_t rows, int64_t cols);
+qk_status qk_weight_format_qdq_callback(void *user, int32_t layer, qk_llama_linear which, float *w,
+                                        int64_t rows, int64_t cols);
 
 /* ------------------------------------------------------------------------
 ** AWQ (activation-aware weight quantization; llm-awq, AutoAWQ).
@@ -163,20 +163,20 @@ typedef struct qk_awq_options {
 void qk_awq_options_default(qk_awq_options *opt);
 
 typedef struct qk_awq_group_report {
-    bool searched;    /* false: skipped (e.g. v -> o with GQA, scale_vo_gqa off) */
-    int32_t best;     /* chosen grid index r * n_grid, -1 for the identity */
-    float ratio;      /* chosen r (0 for the identity) */
-    double err_plain; /* sub-block output MSE with s = 1 (plain quantization) */
-    double err_best;  /* with the chosen scales */
+    bool searched;              /* false: skipped (e.g. v -> o with GQA, scale_vo_gqa off) */
+    int32_t best;               /* chosen grid index r * n_grid, -1 for the identity */
+    float ratio;                /* chosen r (0 for the identity) */
+    double err_plain;           /* sub-block output MSE with s = 1 (plain quantization) */
+    double err_best;            /* with the chosen scales */
     float scale_min, scale_max; /* of the chosen s */
 } qk_awq_group_report;
 
 typedef struct qk_awq_clip_report {
-    bool searched;       /* false for q and k */
-    double err_before;   /* summed per-group output MSE before clipping */
-    double err_after;    /* with the chosen clip ratios */
-    float mean_ratio;    /* mean chosen max / original max over row groups */
-    int64_t n_clipped;   /* row groups with a ratio below 1 */
+    bool searched;     /* false for q and k */
+    double err_before; /* summed per-group output MSE before clipping */
+    double err_after;  /* with the chosen clip ratios */
+    float mean_ratio;  /* mean chosen max / original max over row groups */
+    int64_t n_clipped; /* row groups with a ratio below 1 */
 } qk_awq_clip_report;
 
 typedef struct qk_awq_report {
@@ -233,12 +233,12 @@ typedef struct qk_llm_int8_stats {
 } qk_llm_int8_stats;
 
 typedef struct qk_llm_int8_options {
-    float threshold;        /* 6.0; <= 0: no outlier path (plain int8 x int8) */
-    bool fp16_weights;      /* outlier columns use the original weights in f16
-                               (the paper; default); false: the int8 weights
-                               dequantized (bitsandbytes' inference path) */
-    bool include_output;    /* also the output projection (default false, as
-                               transformers keeps lm_head in 16 bits) */
+    float threshold;          /* 6.0; <= 0: no outlier path (plain int8 x int8) */
+    bool fp16_weights;        /* outlier columns use the original weights in f16
+                                 (the paper; default); false: the int8 weights
+                                 dequantized (bitsandbytes' inference path) */
+    bool include_output;      /* also the output projection (default false, as
+                                 transformers keeps lm_head in 16 bits) */
     qk_llm_int8_stats *stats; /* optional, updated atomically by every product */
 } qk_llm_int8_options;
 
@@ -291,7 +291,8 @@ typedef struct qk_smoothquant_options {
 void qk_smoothquant_options_default(qk_smoothquant_options *opt);
 /* Smooth the model with the max |x| of `stats` (qk_calib_collect on this
 ** model before any change), then install W8A8 kernels on every
-** decoder-layer linear (defaults: alpha 0.5, smooth, w8a8). The model's norms and q/k/v/gate/up weights are
+** decoder-layer linear (defaults: alpha 0.5, smooth, w8a8). The model's norms and q/k/v/gate/up
+*weights are
 ** replaced by their smoothed f32 versions. */
 qk_status qk_smoothquant_apply(qk_llama_model *model, const struct qk_calib_stats *stats,
                                const qk_smoothquant_options *opt);
@@ -319,15 +320,15 @@ typedef struct qk_simulate_options {
     int32_t n_calib;
     int32_t calib_len;
     bool include_output;
-    int32_t awq_search_seqs;        /* windows used by AWQ's searches (0 = all) */
-    qk_llm_int8_stats *int8_stats;  /* llm_int8: outlier counts (optional) */
-    qk_simulate_progress progress;  /* optional */
+    int32_t awq_search_seqs;       /* windows used by AWQ's searches (0 = all) */
+    qk_llm_int8_stats *int8_stats; /* llm_int8: outlier counts (optional) */
+    qk_simulate_progress progress; /* optional */
     void *progress_user;
 } qk_simulate_options;
 
 typedef struct qk_simulate_report {
-    char method[64];  /* the canonical spec */
-    int64_t n_linears;/* linears transformed */
+    char method[64];   /* the canonical spec */
+    int64_t n_linears; /* linears transformed */
     double seconds;
     /* awq_*: sub-block output MSE summed over the layers, with s = 1 and
     ** with the chosen scales, per group; mean chosen ratio */

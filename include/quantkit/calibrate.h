@@ -80,8 +80,8 @@ qk_status qk_calib_stats_importance(const qk_calib_stats *stats, const char *ten
 
 /* Where the statistics came from, stored with them. */
 typedef struct qk_calib_meta {
-    const char *text_path;     /* calibration text, as given */
-    const char *text_sha256;   /* hex digest of its bytes, or NULL */
+    const char *text_path;   /* calibration text, as given */
+    const char *text_sha256; /* hex digest of its bytes, or NULL */
     qk_calib_sampling sampling;
     int32_t n_samples_used;
 } qk_calib_meta;

@@ -22,27 +22,27 @@ extern "C" {
 /* ------------------------------------------------------------------------
 ** Status codes. X(name, value, description). Frozen: append only.
 */
-#define QK_STATUS_MAP(X)                                                                 \
-    X(QK_OK, 0, "ok")                                                                    \
-    X(QK_ERR_INVALID_ARG, -1, "invalid argument")                                        \
-    X(QK_ERR_NOMEM, -2, "out of memory")                                                 \
-    X(QK_ERR_IO, -3, "input/output error")                                               \
-    X(QK_ERR_UNSUPPORTED, -4, "unsupported")                                             \
-    X(QK_ERR_BAD_MAGIC, -5, "bad magic number")                                          \
-    X(QK_ERR_TRUNCATED, -6, "file truncated")                                            \
-    X(QK_ERR_OUT_OF_BOUNDS, -7, "offset or length out of bounds")                        \
-    X(QK_ERR_OVERLAP, -8, "overlapping data regions")                                    \
-    X(QK_ERR_UNKNOWN_TYPE, -9, "unknown type")                                           \
-    X(QK_ERR_MISALIGNED, -10, "misaligned offset")                                       \
-    X(QK_ERR_OVERFLOW, -11, "size or shape overflow")                                    \
-    X(QK_ERR_CORRUPT, -12, "malformed data")                                             \
-    X(QK_ERR_NONFINITE, -13, "non-finite value")                                         \
-    X(QK_ERR_SHAPE, -14, "shape mismatch")                                               \
-    X(QK_ERR_NOT_FOUND, -15, "not found")                                                \
-    X(QK_ERR_NUMERIC, -16, "numerical failure")                                          \
-    X(QK_ERR_BUDGET, -17, "budget cannot be met")                                        \
-    X(QK_ERR_CONFIG, -18, "invalid configuration")                                       \
-    X(QK_ERR_STATE, -19, "invalid state for this call")                                  \
+#define QK_STATUS_MAP(X)                                                                           \
+    X(QK_OK, 0, "ok")                                                                              \
+    X(QK_ERR_INVALID_ARG, -1, "invalid argument")                                                  \
+    X(QK_ERR_NOMEM, -2, "out of memory")                                                           \
+    X(QK_ERR_IO, -3, "input/output error")                                                         \
+    X(QK_ERR_UNSUPPORTED, -4, "unsupported")                                                       \
+    X(QK_ERR_BAD_MAGIC, -5, "bad magic number")                                                    \
+    X(QK_ERR_TRUNCATED, -6, "file truncated")                                                      \
+    X(QK_ERR_OUT_OF_BOUNDS, -7, "offset or length out of bounds")                                  \
+    X(QK_ERR_OVERLAP, -8, "overlapping data regions")                                              \
+    X(QK_ERR_UNKNOWN_TYPE, -9, "unknown type")                                                     \
+    X(QK_ERR_MISALIGNED, -10, "misaligned offset")                                                 \
+    X(QK_ERR_OVERFLOW, -11, "size or shape overflow")                                              \
+    X(QK_ERR_CORRUPT, -12, "malformed data")                                                       \
+    X(QK_ERR_NONFINITE, -13, "non-finite value")                                                   \
+    X(QK_ERR_SHAPE, -14, "shape mismatch")                                                         \
+    X(QK_ERR_NOT_FOUND, -15, "not found")                                                          \
+    X(QK_ERR_NUMERIC, -16, "numerical failure")                                                    \
+    X(QK_ERR_BUDGET, -17, "budget cannot be met")                                                  \
+    X(QK_ERR_CONFIG, -18, "invalid configuration")                                                 \
+    X(QK_ERR_STATE, -19, "invalid state for this call")                                            \
     X(QK_ERR_INTERNAL, -20, "internal error")
 
 typedef enum qk_status {
@@ -105,7 +105,7 @@ typedef enum qk_type {
 } qk_type;
 
 typedef struct qk_type_traits {
-    const char *name;   /* lower case: "f32", "q4_k", "f8_e4m3" */
+    const char *name;    /* lower case: "f32", "q4_k", "f8_e4m3" */
     int32_t block_elems; /* elements per block (1 for scalars) */
     int32_t block_bytes; /* bytes per block */
     bool is_float;       /* plain IEEE-style float scalar */
@@ -156,9 +156,9 @@ qk_status qk_convert(qk_type src_type, const void *src, qk_type dst_type, void *
 
 typedef struct qk_tensor_view {
     qk_type type;
-    int32_t ndim;                /* 0 (scalar) .. QK_MAX_DIMS */
-    int64_t shape[QK_MAX_DIMS];  /* outermost first */
-    void *data;                  /* borrowed */
+    int32_t ndim;               /* 0 (scalar) .. QK_MAX_DIMS */
+    int64_t shape[QK_MAX_DIMS]; /* outermost first */
+    void *data;                 /* borrowed */
 } qk_tensor_view;
 
 /* Fill a view after checking the shape (non-negative, product fits in

@@ -42,8 +42,8 @@ typedef enum qk_ftype {
 ** llama-quantize --pure). */
 typedef struct qk_type_request {
     qk_ftype ftype;
-    qk_type base;   /* the type most tensors get */
-    bool pure;      /* no per-tensor mix rules */
+    qk_type base; /* the type most tensors get */
+    bool pure;    /* no per-tensor mix rules */
     const char *name;
 } qk_type_request;
 
@@ -63,10 +63,10 @@ typedef struct qk_type_override {
 
 typedef struct qk_mix_options {
     qk_type_request request;
-    bool has_imatrix;            /* importance data is available */
-    bool quantize_output;        /* default true: output.weight is quantized */
-    int32_t token_embd_type;     /* -1, or a qk_type forced for token_embd */
-    int32_t output_type;         /* -1, or a qk_type forced for output */
+    bool has_imatrix;        /* importance data is available */
+    bool quantize_output;    /* default true: output.weight is quantized */
+    int32_t token_embd_type; /* -1, or a qk_type forced for token_embd */
+    int32_t output_type;     /* -1, or a qk_type forced for output */
     const qk_type_override *overrides;
     size_t n_overrides;
 } qk_mix_options;
@@ -77,19 +77,19 @@ void qk_mix_options_init(qk_mix_options *opt, const qk_type_request *req);
 /* Model facts the rules need. */
 typedef struct qk_mix_model {
     int32_t n_layer;
-    int32_t n_gqa;      /* n_head / n_head_kv */
-    bool tied_output;   /* no output.weight: token_embd serves as output */
+    int32_t n_gqa;    /* n_head / n_head_kv */
+    bool tied_output; /* no output.weight: token_embd serves as output */
 } qk_mix_model;
 
 /* Why a tensor got its type (for the printed plan). */
 typedef enum qk_mix_reason {
-    QK_MIX_KEEP = 0,      /* not quantized (1-D, norm, not a weight) */
-    QK_MIX_BASE,          /* the requested base type */
-    QK_MIX_RULE,          /* a mix rule (more bits for a sensitive tensor) */
-    QK_MIX_OUTPUT,        /* output / tied embedding rule */
-    QK_MIX_OVERRIDE,      /* --tensor-type or a forced type */
-    QK_MIX_FALLBACK,      /* row length not a multiple of the block size */
-    QK_MIX_EXPLICIT       /* an explicit per-tensor type (allocation, config) */
+    QK_MIX_KEEP = 0, /* not quantized (1-D, norm, not a weight) */
+    QK_MIX_BASE,     /* the requested base type */
+    QK_MIX_RULE,     /* a mix rule (more bits for a sensitive tensor) */
+    QK_MIX_OUTPUT,   /* output / tied embedding rule */
+    QK_MIX_OVERRIDE, /* --tensor-type or a forced type */
+    QK_MIX_FALLBACK, /* row length not a multiple of the block size */
+    QK_MIX_EXPLICIT  /* an explicit per-tensor type (allocation, config) */
 } qk_mix_reason;
 
 const char *qk_mix_reason_name(qk_mix_reason reason);

@@ -19,19 +19,19 @@ extern "C" {
 /* Hyper-parameters of a Llama-family model (Llama, Mistral, Qwen2). */
 typedef struct qk_llama_hparams {
     int32_t n_vocab;
-    int32_t n_embd;     /* hidden size */
-    int32_t n_ff;       /* intermediate (MLP) size */
+    int32_t n_embd; /* hidden size */
+    int32_t n_ff;   /* intermediate (MLP) size */
     int32_t n_layer;
     int32_t n_head;
-    int32_t n_head_kv;  /* grouped-query attention: n_head % n_head_kv == 0 */
-    int32_t head_dim;   /* usually n_embd / n_head */
+    int32_t n_head_kv; /* grouped-query attention: n_head % n_head_kv == 0 */
+    int32_t head_dim;  /* usually n_embd / n_head */
     int32_t n_ctx_train;
     float rms_eps;
     float rope_theta;
-    bool attn_bias;     /* q/k/v biases (Qwen2) */
-    bool tied_output;   /* output projection is token_embd */
-    bool rope_neox;     /* rotary pairs (i, i + head_dim/2) as llama.cpp's NEOX mode
-                           (Qwen2); otherwise adjacent pairs (2i, 2i+1) */
+    bool attn_bias;   /* q/k/v biases (Qwen2) */
+    bool tied_output; /* output projection is token_embd */
+    bool rope_neox;   /* rotary pairs (i, i + head_dim/2) as llama.cpp's NEOX mode
+                         (Qwen2); otherwise adjacent pairs (2i, 2i+1) */
 } qk_llama_hparams;
 
 /* Checks the hyper-parameters for consistency (positive sizes, head
@@ -121,8 +121,8 @@ const qk_tensor_view *qk_llama_model_output_norm(const qk_llama_model *model);
 const qk_tensor_view *qk_llama_model_output(const qk_llama_model *model);
 /* Replace one linear weight by another of the same shape (any storage
 ** type), e.g. a quantized version. Copies the data. */
-qk_status qk_llama_model_replace_linear(qk_llama_model *model, int32_t layer,
-                                        qk_llama_linear which, const qk_tensor_view *tensor);
+qk_status qk_llama_model_replace_linear(qk_llama_model *model, int32_t layer, qk_llama_linear which,
+                                        const qk_tensor_view *tensor);
 /* Bytes of all weights as stored. */
 uint64_t qk_llama_model_weight_bytes(const qk_llama_model *model);
 
@@ -209,13 +209,13 @@ typedef struct qk_ppl_result {
     double ppl;
     double ppl_stderr;
     double nll_mean;
-    int64_t n_scored;    /* tokens scored */
+    int64_t n_scored; /* tokens scored */
     int32_t n_chunks;
     /* with a reference model */
     bool has_ref;
-    double kl_mean;      /* mean KL(ref || model) over scored positions */
+    double kl_mean; /* mean KL(ref || model) over scored positions */
     double kl_stderr;
-    double top1_agree;   /* fraction of positions where argmax agrees */
+    double top1_agree; /* fraction of positions where argmax agrees */
     double ref_ppl;
     double seconds;
     double tokens_per_second; /* tokens evaluated (all positions) per second */

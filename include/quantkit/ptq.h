@@ -149,8 +149,7 @@ qk_status qk_ptq_write_gguf(const char *model_path, const char *out_path,
 ** gives exactly qk_quantized_linear_dequantize() of each linear (the
 ** pipeline's scales are f16 values already unless gptq.scale_type is f32). */
 qk_status qk_ptq_write_checkpoint(const char *model_path, const char *out_dir,
-                                  const qk_ptq_result *result,
-                                  const qk_checkpoint_options *options,
+                                  const qk_ptq_result *result, const qk_checkpoint_options *options,
                                   qk_checkpoint_report *report);
 
 #ifdef __cplusplus

@@ -118,18 +118,18 @@ typedef enum qk_zp_storage {
 } qk_zp_storage;
 
 typedef struct qk_affine_scheme {
-    int32_t bits;                /* 2..8 */
-    bool symmetric;              /* zero point fixed instead of fitted */
-    qk_qrange_kind range;        /* integer range of the codes */
-    qk_granularity granularity;  /* tensor, channel or group */
-    int32_t axis;                /* QK_GRAN_CHANNEL: channel axis, negative counts from the end */
-    int32_t group_size;          /* QK_GRAN_GROUP: elements per group (>= 1) */
-    qk_rounding rounding;        /* nearest-even or stochastic */
-    uint64_t seed;               /* QK_ROUND_STOCHASTIC: seed of the random stream */
-    qk_range_mode range_mode;    /* where each group's [min, max] comes from */
-    float clip_min, clip_max;    /* QK_RANGE_CLIP / QK_RANGE_FIXED: finite, min <= max */
-    qk_type scale_type;          /* storage of scales: QK_TYPE_F32, QK_TYPE_F16 or QK_TYPE_BF16 */
-    qk_zp_storage zp_storage;    /* storage of zero points (asymmetric schemes) */
+    int32_t bits;               /* 2..8 */
+    bool symmetric;             /* zero point fixed instead of fitted */
+    qk_qrange_kind range;       /* integer range of the codes */
+    qk_granularity granularity; /* tensor, channel or group */
+    int32_t axis;               /* QK_GRAN_CHANNEL: channel axis, negative counts from the end */
+    int32_t group_size;         /* QK_GRAN_GROUP: elements per group (>= 1) */
+    qk_rounding rounding;       /* nearest-even or stochastic */
+    uint64_t seed;              /* QK_ROUND_STOCHASTIC: seed of the random stream */
+    qk_range_mode range_mode;   /* where each group's [min, max] comes from */
+    float clip_min, clip_max;   /* QK_RANGE_CLIP / QK_RANGE_FIXED: finite, min <= max */
+    qk_type scale_type;         /* storage of scales: QK_TYPE_F32, QK_TYPE_F16 or QK_TYPE_BF16 */
+    qk_zp_storage zp_storage;   /* storage of zero points (asymmetric schemes) */
 } qk_affine_scheme;
 
 /* A scheme with the defaults: per tensor, nearest-even rounding, each
@@ -148,10 +148,10 @@ qk_status qk_affine_scheme_check(const qk_affine_scheme *scheme);
 **   group:   (e / row_len) * groups_per_row + (e % row_len) / group_size */
 typedef struct qk_affine_layout {
     qk_granularity granularity;
-    int32_t ndim;                /* 0..QK_MAX_DIMS */
-    int64_t shape[QK_MAX_DIMS];  /* outermost first */
-    int64_t numel;               /* elements */
-    int64_t n_groups;            /* scale groups (1 for a tensor, even an empty one) */
+    int32_t ndim;                   /* 0..QK_MAX_DIMS */
+    int64_t shape[QK_MAX_DIMS];     /* outermost first */
+    int64_t numel;                  /* elements */
+    int64_t n_groups;               /* scale groups (1 for a tensor, even an empty one) */
     int64_t outer, channels, inner; /* channel granularity */
     int64_t rows, row_len, group_size, groups_per_row; /* group granularity */
 } qk_affine_layout;
@@ -167,13 +167,13 @@ int64_t qk_affine_layout_group(const qk_affine_layout *layout, int64_t e);
 ** one scale and zero point per scale group. Filled by qk_affine_quantize*,
 ** released by qk_affine_tensor_free. */
 typedef struct qk_affine_tensor {
-    qk_affine_scheme scheme;  /* the scheme it was quantized with */
-    qk_affine_layout layout;  /* shape and scale groups */
-    int32_t qmin, qmax;       /* integer range of the codes */
-    qk_type code_type;        /* QK_TYPE_I8 (signed ranges) or QK_TYPE_U8 (unsigned) */
-    void *codes;              /* numel codes of code_type (owned) */
-    float *scales;            /* n_groups scales, already rounded to scale_type (owned) */
-    int32_t *zero_points;     /* n_groups zero points (owned) */
+    qk_affine_scheme scheme; /* the scheme it was quantized with */
+    qk_affine_layout layout; /* shape and scale groups */
+    int32_t qmin, qmax;      /* integer range of the codes */
+    qk_type code_type;       /* QK_TYPE_I8 (signed ranges) or QK_TYPE_U8 (unsigned) */
+    void *codes;             /* numel codes of code_type (owned) */
+    float *scales;           /* n_groups scales, already rounded to scale_type (owned) */
+    int32_t *zero_points;    /* n_groups zero points (owned) */
 } qk_affine_tensor;
 
 /* Quantize a QK_TYPE_F32 view (0..4 dimensions) with `scheme` into `out`
@@ -197,8 +197,8 @@ void qk_affine_tensor_free(qk_affine_tensor *q);
 ** packed as one stream (8 * qk_packed_size(numel, bits)), one scale per group
 ** (32 or 16 bits), and for asymmetric schemes one zero point per group
 ** (zp_storage; packed zero points are one stream of n_groups * bits). */
-qk_status qk_affine_storage_bits(const qk_affine_scheme *scheme, int32_t ndim,
-                                 const int64_t *shape, uint64_t *out_bits);
+qk_status qk_affine_storage_bits(const qk_affine_scheme *scheme, int32_t ndim, const int64_t *shape,
+                                 uint64_t *out_bits);
 /* storage bits / numel (int4, group 128, f16 scale, f16 zero: 4.25).
 ** QK_ERR_SHAPE for an empty tensor. */
 qk_status qk_affine_bits_per_weight(const qk_affine_scheme *scheme, int32_t ndim,
@@ -206,8 +206,7 @@ qk_status qk_affine_bits_per_weight(const qk_affine_scheme *scheme, int32_t ndim
 
 /* Pack the codes of `q` with qk_pack_bits (unsigned codes as they are,
 ** signed codes offset by 2^(bits-1), as qk_pack_bits_signed). */
-qk_status qk_affine_pack_codes(const qk_affine_tensor *q, int order, uint8_t *dst,
-                               size_t dst_size);
+qk_status qk_affine_pack_codes(const qk_affine_tensor *q, int order, uint8_t *dst, size_t dst_size);
 
 /* ---- Per-span entry points (GPTQ, AWQ and the model layer quantize one
 ** row or group at a time with these). Codes are int8_t when qmin < 0, else
@@ -321,8 +320,8 @@ uint8_t qk_dynamic_map_encode(const float map[256], float v);
 ** consecutive elements, the last may be shorter), codes[i] = nearest map
 ** entry to x[i] / absmax[b] (all-zero block: the code of 0.0). Non-finite
 ** input is QK_ERR_NONFINITE naming the index. */
-qk_status qk_blockwise8_quantize(const float *x, size_t n, int32_t block_size,
-                                 const float map[256], uint8_t *codes, float *absmax);
+qk_status qk_blockwise8_quantize(const float *x, size_t n, int32_t block_size, const float map[256],
+                                 uint8_t *codes, float *absmax);
 /* y[i] = map[codes[i]] * absmax[i / block_size]. */
 qk_status qk_blockwise8_dequantize(const uint8_t *codes, const float *absmax, size_t n,
                                    int32_t block_size, const float map[256], float *y);
@@ -347,9 +346,9 @@ qk_status qk_blockwise8_dequantize(const uint8_t *codes, const float *absmax, si
 #define QK_BLOCKWISE_DQ_BLOCK 256
 
 typedef struct qk_blockwise_config {
-    qk_codebook codebook;  /* NF4, FP4_BNB or FP4_E2M1 */
-    int32_t block_size;    /* power of two in [32, 4096]; 0 means 64 */
-    bool double_quant;     /* compress the absmax values (QLoRA's DQ) */
+    qk_codebook codebook; /* NF4, FP4_BNB or FP4_E2M1 */
+    int32_t block_size;   /* power of two in [32, 4096]; 0 means 64 */
+    bool double_quant;    /* compress the absmax values (QLoRA's DQ) */
 } qk_blockwise_config;
 
 typedef struct qk_blockwise_tensor {

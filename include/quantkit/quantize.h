@@ -27,8 +27,8 @@ struct qk_model_source;
 ** the tensor's f32 data [rows, cols] and the type chosen for it; writes
 ** rows * row_bytes(type, cols) bytes to dst. Return QK_ERR_NOT_FOUND to
 ** fall back to the built-in round-to-nearest quantizer for this tensor. */
-typedef qk_status (*qk_tensor_quantizer)(void *user, const char *name, qk_type type,
-                                         const float *w, int64_t rows, int64_t cols, void *dst);
+typedef qk_status (*qk_tensor_quantizer)(void *user, const char *name, qk_type type, const float *w,
+                                         int64_t rows, int64_t cols, void *dst);
 
 /* A replacement of tensor data before it is converted or quantized (AWQ's
 ** rescaled norms, the dequantized weights of a calibrated method): called

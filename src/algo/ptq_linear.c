@@ -239,8 +239,8 @@ qk_status qk_ptq_awq_layer(qk_ptq_state *s, int32_t l, qk_llama_layer_weights *l
         ao.group_size = g >= q->cols ? 0 : g;
     }
     const double t0 = qk_time_seconds();
-    qk_status st = qk_awq_apply_layer(&s->hp, l, lw, s->x, s->n_samples, s->sample_len, &ao,
-                                      &r->awq[l]);
+    qk_status st =
+        qk_awq_apply_layer(&s->hp, l, lw, s->x, s->n_samples, s->sample_len, &ao, &r->awq[l]);
     r->awq_seconds += qk_time_seconds() - t0;
     if (st == QK_OK) st = record_tensor(r, l, "attn_norm.weight", &lw->attn_norm);
     if (st == QK_OK) st = record_tensor(r, l, "ffn_norm.weight", &lw->ffn_norm);

@@ -105,8 +105,7 @@ static qk_status replace_plain(void *user, const char *name, float *dst, int64_t
 }
 
 qk_status qk_ptq_write_checkpoint(const char *model_path, const char *out_dir,
-                                  const qk_ptq_result *result,
-                                  const qk_checkpoint_options *options,
+                                  const qk_ptq_result *result, const qk_checkpoint_options *options,
                                   qk_checkpoint_report *report) {
     if (!model_path || !out_dir || !result || !options)
         return qk_error_set(QK_ERR_INVALID_ARG, "ptq checkpoint: NULL argument");

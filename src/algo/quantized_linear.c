@@ -15,9 +15,8 @@ qk_status qk_quantized_linear_alloc(qk_quantized_linear *q, int32_t bits, int32_
     if (bits < 2 || bits > 8)
         return qk_error_set(QK_ERR_INVALID_ARG, "quantized linear: %d bits (2..8)", bits);
     if (rows <= 0 || cols <= 0 || group_size <= 0 || group_size > cols)
-        return qk_error_set(QK_ERR_INVALID_ARG,
-                            "quantized linear: %lld x %lld with group size %d", (long long)rows,
-                            (long long)cols, group_size);
+        return qk_error_set(QK_ERR_INVALID_ARG, "quantized linear: %lld x %lld with group size %d",
+                            (long long)rows, (long long)cols, group_size);
     size_t n_codes;
     if (!qk_mul_size((size_t)rows, (size_t)cols, &n_codes))
         return qk_error_set(QK_ERR_OVERFLOW, "quantized linear: %lld x %lld", (long long)rows,

@@ -26,8 +26,8 @@ static void detect(qk_cpu_features *f) {
     f->f16c = (c >> 29) & 1u;
     const bool avx_hw = (c >> 28) & 1u;
     uint64_t xcr0 = osxsave ? read_xcr0() : 0;
-    const bool os_ymm = (xcr0 & 0x6u) == 0x6u;     /* XMM and YMM state */
-    const bool os_zmm = (xcr0 & 0xE6u) == 0xE6u;   /* plus opmask, ZMM_Hi256, Hi16_ZMM */
+    const bool os_ymm = (xcr0 & 0x6u) == 0x6u;   /* XMM and YMM state */
+    const bool os_zmm = (xcr0 & 0xE6u) == 0xE6u; /* plus opmask, ZMM_Hi256, Hi16_ZMM */
     f->avx = avx_hw && os_ymm;
     if (!f->avx) f->fma = f->f16c = false;
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return;
@@ -41,7 +41,9 @@ static void detect(qk_cpu_features *f) {
     if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) f->avx512bf16 = f->avx512f && ((a >> 5) & 1u);
 }
 #else
-static void detect(qk_cpu_features *f) { (void)f; }
+static void detect(qk_cpu_features *f) {
+    (void)f;
+}
 #endif
 
 static qk_cpu_features features;
@@ -63,9 +65,12 @@ static void init_once(void) {
     if (force_ref && force_ref[0] && strcmp(force_ref, "0") != 0) isa = QK_ISA_REF;
     if (cap) {
         qk_isa want = isa;
-        if (strcmp(cap, "ref") == 0) want = QK_ISA_REF;
-        else if (strcmp(cap, "avx2") == 0) want = QK_ISA_AVX2;
-        else if (strcmp(cap, "avx512") == 0) want = QK_ISA_AVX512;
+        if (strcmp(cap, "ref") == 0)
+            want = QK_ISA_REF;
+        else if (strcmp(cap, "avx2") == 0)
+            want = QK_ISA_AVX2;
+        else if (strcmp(cap, "avx512") == 0)
+            want = QK_ISA_AVX512;
         if (want < isa) isa = want; /* never above what the CPU has */
     }
     chosen_isa = isa;
@@ -86,9 +91,12 @@ qk_isa qk_isa_get(void) {
 
 const char *qk_isa_name(qk_isa isa) {
     switch (isa) {
-    case QK_ISA_REF: return "ref";
-    case QK_ISA_AVX2: return "avx2";
-    case QK_ISA_AVX512: return "avx512";
+    case QK_ISA_REF:
+        return "ref";
+    case QK_ISA_AVX2:
+        return "avx2";
+    case QK_ISA_AVX512:
+        return "avx512";
     }
     return "?";
 }

@@ -9,8 +9,7 @@
 #include "quantkit/core.h"
 
 #if defined(__GNUC__)
-#define QK_PRINTF_LIKE(fmt_index, args_index) \
-    __attribute__((format(printf, fmt_index, args_index)))
+#define QK_PRINTF_LIKE(fmt_index, args_index) __attribute__((format(printf, fmt_index, args_index)))
 #else
 #define QK_PRINTF_LIKE(fmt_index, args_index)
 #endif

@@ -67,9 +67,9 @@ static uint32_t minifloat_encode(float x, const minifloat_format *f, bool satura
         return sign | (f->has_inf ? inf_code : f->nan_code);
     }
 
-    const int exp32 = (int)(mag >> 23);           /* biased f32 exponent */
+    const int exp32 = (int)(mag >> 23); /* biased f32 exponent */
     const uint32_t man32 = mag & 0x007FFFFFu;
-    const int e = exp32 - 127 + f->bias;           /* biased target exponent */
+    const int e = exp32 - 127 + f->bias; /* biased target exponent */
     uint32_t code;
     if (exp32 == 0) {
         /* f32 zero or subnormal (< 2^-126): far below the smallest
@@ -123,18 +123,26 @@ static float minifloat_decode(uint32_t v, const minifloat_format *f) {
     return f32_from_bits(sign | (exp32 << 23) | (m << (23 - f->man_bits)));
 }
 
-uint16_t qk_f32_to_f16(float x) { return (uint16_t)minifloat_encode(x, &FORMAT_F16, false); }
-float qk_f16_to_f32(uint16_t h) { return minifloat_decode(h, &FORMAT_F16); }
+uint16_t qk_f32_to_f16(float x) {
+    return (uint16_t)minifloat_encode(x, &FORMAT_F16, false);
+}
+float qk_f16_to_f32(uint16_t h) {
+    return minifloat_decode(h, &FORMAT_F16);
+}
 
 uint8_t qk_f32_to_fp8_e4m3(float x, bool saturate) {
     return (uint8_t)minifloat_encode(x, &FORMAT_E4M3, saturate);
 }
-float qk_fp8_e4m3_to_f32(uint8_t v) { return minifloat_decode(v, &FORMAT_E4M3); }
+float qk_fp8_e4m3_to_f32(uint8_t v) {
+    return minifloat_decode(v, &FORMAT_E4M3);
+}
 
 uint8_t qk_f32_to_fp8_e5m2(float x, bool saturate) {
     return (uint8_t)minifloat_encode(x, &FORMAT_E5M2, saturate);
 }
-float qk_fp8_e5m2_to_f32(uint8_t v) { return minifloat_decode(v, &FORMAT_E5M2); }
+float qk_fp8_e5m2_to_f32(uint8_t v) {
+    return minifloat_decode(v, &FORMAT_E5M2);
+}
 
 /* bf16 is the top half of an f32: round the low 16 bits away. */
 uint16_t qk_f32_to_bf16(float x) {
@@ -144,4 +152,6 @@ uint16_t qk_f32_to_bf16(float x) {
     return (uint16_t)((u + rounding) >> 16);
 }
 
-float qk_bf16_to_f32(uint16_t h) { return f32_from_bits((uint32_t)h << 16); }
+float qk_bf16_to_f32(uint16_t h) {
+    return f32_from_bits((uint32_t)h << 16);
+}

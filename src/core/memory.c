@@ -26,4 +26,6 @@ void *qk_aligned_alloc(size_t alignment, size_t size) {
     return aligned_alloc(alignment, rounded);
 }
 
-void qk_aligned_free(void *ptr) { free(ptr); }
+void qk_aligned_free(void *ptr) {
+    free(ptr);
+}

@@ -14,8 +14,8 @@ static _Thread_local qk_status last_status = QK_OK;
 
 const char *qk_status_str(qk_status status) {
     switch (status) {
-#define QK_STATUS_TEXT_(name, value, text) \
-    case name:                             \
+#define QK_STATUS_TEXT_(name, value, text)                                                         \
+    case name:                                                                                     \
         return text;
         QK_STATUS_MAP(QK_STATUS_TEXT_)
 #undef QK_STATUS_TEXT_
@@ -25,8 +25,8 @@ const char *qk_status_str(qk_status status) {
 
 const char *qk_status_name(qk_status status) {
     switch (status) {
-#define QK_STATUS_NAME_(name, value, text) \
-    case name:                             \
+#define QK_STATUS_NAME_(name, value, text)                                                         \
+    case name:                                                                                     \
         return #name;
         QK_STATUS_MAP(QK_STATUS_NAME_)
 #undef QK_STATUS_NAME_
@@ -34,8 +34,12 @@ const char *qk_status_name(qk_status status) {
     return "QK_ERR_UNKNOWN";
 }
 
-const char *qk_last_error(void) { return last_message; }
-qk_status qk_last_status(void) { return last_status; }
+const char *qk_last_error(void) {
+    return last_message;
+}
+qk_status qk_last_status(void) {
+    return last_status;
+}
 
 void qk_clear_error(void) {
     last_message[0] = '\0';

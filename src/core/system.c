@@ -12,7 +12,9 @@ void qk_threads_set(int n) {
     omp_set_num_threads(n);
 }
 
-int qk_threads_get(void) { return omp_get_max_threads(); }
+int qk_threads_get(void) {
+    return omp_get_max_threads();
+}
 
 size_t qk_peak_rss_bytes(void) {
     struct rusage ru;

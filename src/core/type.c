@@ -67,14 +67,13 @@ qk_status qk_type_row_bytes(qk_type type, int64_t n, size_t *out_bytes) {
     if (!t) return qk_error_set(QK_ERR_UNKNOWN_TYPE, "type id %d out of range", (int)type);
     if (n < 0) return qk_error_set(QK_ERR_SHAPE, "negative element count %lld", (long long)n);
     if (n % t->block_elems != 0)
-        return qk_error_set(QK_ERR_SHAPE,
-                            "%lld elements is not a whole number of %s blocks of %d",
+        return qk_error_set(QK_ERR_SHAPE, "%lld elements is not a whole number of %s blocks of %d",
                             (long long)n, t->name, (int)t->block_elems);
     size_t bytes;
     if ((uint64_t)(n / t->block_elems) > SIZE_MAX ||
         !qk_mul_size((size_t)(n / t->block_elems), (size_t)t->block_bytes, &bytes))
-        return qk_error_set(QK_ERR_OVERFLOW, "%lld elements of %s overflow size_t",
-                            (long long)n, t->name);
+        return qk_error_set(QK_ERR_OVERFLOW, "%lld elements of %s overflow size_t", (long long)n,
+                            t->name);
     *out_bytes = bytes;
     return QK_OK;
 }
@@ -172,11 +171,16 @@ static double load_as_double(qk_type type, const void *src, size_t i) {
         memcpy(&v, p + 8 * i, 8);
         return v;
     }
-    case QK_TYPE_F8_E4M3: return qk_fp8_e4m3_to_f32(p[i]);
-    case QK_TYPE_F8_E5M2: return qk_fp8_e5m2_to_f32(p[i]);
-    case QK_TYPE_I8: return (int8_t)p[i];
-    case QK_TYPE_U8: return p[i];
-    case QK_TYPE_BOOL: return p[i] != 0;
+    case QK_TYPE_F8_E4M3:
+        return qk_fp8_e4m3_to_f32(p[i]);
+    case QK_TYPE_F8_E5M2:
+        return qk_fp8_e5m2_to_f32(p[i]);
+    case QK_TYPE_I8:
+        return (int8_t)p[i];
+    case QK_TYPE_U8:
+        return p[i];
+    case QK_TYPE_BOOL:
+        return p[i] != 0;
     case QK_TYPE_I16: {
         int16_t v;
         memcpy(&v, p + 2 * i, 2);
@@ -207,7 +211,8 @@ static double load_as_double(qk_type type, const void *src, size_t i) {
         memcpy(&v, p + 8 * i, 8);
         return (double)v;
     }
-    default: return 0.0;
+    default:
+        return 0.0;
     }
 }
 
@@ -237,12 +242,24 @@ static void store_from_double(qk_type type, void *dst, size_t i, double v) {
         memcpy(p + 2 * i, &h, 2);
         break;
     }
-    case QK_TYPE_F64: memcpy(p + 8 * i, &v, 8); break;
-    case QK_TYPE_F8_E4M3: p[i] = qk_f32_to_fp8_e4m3((float)v, true); break;
-    case QK_TYPE_F8_E5M2: p[i] = qk_f32_to_fp8_e5m2((float)v, true); break;
-    case QK_TYPE_I8: p[i] = (unsigned char)(int8_t)round_clamp(v, INT8_MIN, INT8_MAX); break;
-    case QK_TYPE_U8: p[i] = (unsigned char)round_clamp(v, 0, UINT8_MAX); break;
-    case QK_TYPE_BOOL: p[i] = v != 0.0; break;
+    case QK_TYPE_F64:
+        memcpy(p + 8 * i, &v, 8);
+        break;
+    case QK_TYPE_F8_E4M3:
+        p[i] = qk_f32_to_fp8_e4m3((float)v, true);
+        break;
+    case QK_TYPE_F8_E5M2:
+        p[i] = qk_f32_to_fp8_e5m2((float)v, true);
+        break;
+    case QK_TYPE_I8:
+        p[i] = (unsigned char)(int8_t)round_clamp(v, INT8_MIN, INT8_MAX);
+        break;
+    case QK_TYPE_U8:
+        p[i] = (unsigned char)round_clamp(v, 0, UINT8_MAX);
+        break;
+    case QK_TYPE_BOOL:
+        p[i] = v != 0.0;
+        break;
     case QK_TYPE_I16: {
         int16_t x = (int16_t)round_clamp(v, INT16_MIN, INT16_MAX);
         memcpy(p + 2 * i, &x, 2);
@@ -266,9 +283,9 @@ static void store_from_double(qk_type type, void *dst, size_t i, double v) {
     case QK_TYPE_I64: {
         /* 2^63 is exactly representable; values at or beyond it saturate */
         double r = nearbyint(v);
-        int64_t x = r >= 9223372036854775808.0 ? INT64_MAX
+        int64_t x = r >= 9223372036854775808.0   ? INT64_MAX
                     : r < -9223372036854775808.0 ? INT64_MIN
-                                                  : (int64_t)r;
+                                                 : (int64_t)r;
         memcpy(p + 8 * i, &x, 8);
         break;
     }
@@ -278,13 +295,15 @@ static void store_from_double(qk_type type, void *dst, size_t i, double v) {
         memcpy(p + 8 * i, &x, 8);
         break;
     }
-    default: break;
+    default:
+        break;
     }
 }
 
 qk_status qk_convert(qk_type src_type, const void *src, qk_type dst_type, void *dst, size_t n) {
     if (!is_plain(src_type) || !is_plain(dst_type))
-        return qk_error_set(QK_ERR_UNSUPPORTED, "convert: %s -> %s is not a plain scalar conversion",
+        return qk_error_set(QK_ERR_UNSUPPORTED,
+                            "convert: %s -> %s is not a plain scalar conversion",
                             qk_type_name(src_type), qk_type_name(dst_type));
     if (n > 0 && (!src || !dst)) return qk_error_set(QK_ERR_INVALID_ARG, "convert: NULL buffer");
     const qk_type_traits *dt = qk_type_get_traits(dst_type);

@@ -27,7 +27,7 @@ typedef struct wunit {
     qk_type type; /* type written */
     int32_t ndim;
     int64_t shape[2];
-    bool via_f32; /* read with options.read_f32 */
+    bool via_f32;  /* read with options.read_f32 */
     bool replaced; /* values from options.replace */
     /* linears */
     int64_t rows, cols;

@@ -45,22 +45,24 @@ const qk_affine_kern *qk_affine_kern_for(int isa) {
 }
 
 qk_status qk_kernels_affine_quantize_rows(const qk_affine_scheme *scheme, const float *x,
-                                          int64_t nrows, int64_t ncols, void *codes,
-                                          float *scales, int32_t *zero_points) {
-    return qk_kernels_affine_quantize_rows_isa(qk_isa_get(), scheme, x, nrows, ncols, codes,
-                                               scales, zero_points);
+                                          int64_t nrows, int64_t ncols, void *codes, float *scales,
+                                          int32_t *zero_points) {
+    return qk_kernels_affine_quantize_rows_isa(qk_isa_get(), scheme, x, nrows, ncols, codes, scales,
+                                               zero_points);
 }
 
 qk_status qk_kernels_affine_quantize_rows_isa(qk_isa isa, const qk_affine_scheme *scheme,
                                               const float *x, int64_t nrows, int64_t ncols,
                                               void *codes, float *scales, int32_t *zero_points) {
     const qk_affine_kern *k = qk_affine_kern_for((int)isa);
-    if (!k) return qk_error_set(QK_ERR_UNSUPPORTED, "affine rows: %s kernels unavailable on this CPU",
-                                qk_isa_name(isa));
+    if (!k)
+        return qk_error_set(QK_ERR_UNSUPPORTED, "affine rows: %s kernels unavailable on this CPU",
+                            qk_isa_name(isa));
     qk_status st = qk_affine_scheme_check(scheme);
     if (st != QK_OK) return qk_error_prefix("affine rows");
     if (scheme->granularity != QK_GRAN_GROUP)
-        return qk_error_set(QK_ERR_INVALID_ARG, "affine rows: the scheme must have group granularity");
+        return qk_error_set(QK_ERR_INVALID_ARG,
+                            "affine rows: the scheme must have group granularity");
     if (scheme->rounding != QK_ROUND_NEAREST_EVEN)
         return qk_error_set(QK_ERR_UNSUPPORTED, "affine rows: only nearest-even rounding");
     if (nrows < 0 || ncols < 0)

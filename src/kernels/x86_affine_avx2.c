@@ -47,9 +47,9 @@ static void quantize_avx2(const float *x, int64_t n, float inv, float zp, float 
     const __m256 lo = _mm256_set1_ps(qmin), hi = _mm256_set1_ps(qmax);
     const __m256 shift = _mm256_set1_ps(12582912.0f);
     /* byte 0 of each dword of a 128-bit lane to bytes 0..3 */
-    const __m256i pick = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-                                          -1, 0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-                                          -1, -1);
+    const __m256i pick =
+        _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8, 12,
+                         -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
     const __m256i join = _mm256_setr_epi32(0, 4, 1, 1, 1, 1, 1, 1);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {

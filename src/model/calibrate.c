@@ -32,11 +32,10 @@ struct qk_calib_stats {
     bool with_xtx;
     input_stats *inputs; /* n_layer * IN_PER_LAYER + 1 (output) */
     size_t n_inputs;
-    float *syrk_buf;     /* scratch for X^T X of one batch */
+    float *syrk_buf; /* scratch for X^T X of one batch */
     size_t syrk_cap;
-    qk_status deferred;  /* an error inside the hook, reported by collect */
+    qk_status deferred; /* an error inside the hook, reported by collect */
 };
-
 
 /* ---- sampling ---------------------------------------------------------- */
 
@@ -84,9 +83,12 @@ qk_status qk_calib_sample(const int32_t *tokens, int64_t n_tokens, const qk_cali
 
 static int64_t input_cols(const qk_llama_hparams *hp, int kind) {
     switch (kind) {
-    case IN_ATTN_OUT: return (int64_t)hp->n_head * hp->head_dim;
-    case IN_FFN_DOWN: return hp->n_ff;
-    default: return hp->n_embd;
+    case IN_ATTN_OUT:
+        return (int64_t)hp->n_head * hp->head_dim;
+    case IN_FFN_DOWN:
+        return hp->n_ff;
+    default:
+        return hp->n_embd;
     }
 }
 
@@ -145,12 +147,21 @@ static long input_index(const qk_calib_stats *st, int32_t layer, qk_llama_linear
     switch (which) {
     case QK_LINEAR_Q:
     case QK_LINEAR_K:
-    case QK_LINEAR_V: kind = IN_ATTN; break;
-    case QK_LINEAR_O: kind = IN_ATTN_OUT; break;
+    case QK_LINEAR_V:
+        kind = IN_ATTN;
+        break;
+    case QK_LINEAR_O:
+        kind = IN_ATTN_OUT;
+        break;
     case QK_LINEAR_GATE:
-    case QK_LINEAR_UP: kind = IN_FFN; break;
-    case QK_LINEAR_DOWN: kind = IN_FFN_DOWN; break;
-    default: return -1;
+    case QK_LINEAR_UP:
+        kind = IN_FFN;
+        break;
+    case QK_LINEAR_DOWN:
+        kind = IN_FFN_DOWN;
+        break;
+    default:
+        return -1;
     }
     return (long)layer * IN_PER_LAYER + kind;
 }
@@ -197,8 +208,9 @@ void qk_calib_stats_hook(void *user, int32_t layer, qk_llama_linear which, const
     if (which == QK_LINEAR_K || which == QK_LINEAR_V || which == QK_LINEAR_UP) return;
     long idx = input_index(st, layer, which);
     if (idx < 0 || st->inputs[idx].n_cols != n_cols) {
-        st->deferred = qk_error_set(QK_ERR_SHAPE, "calibration: unexpected input to layer %d linear %d",
-                                    (int)layer, (int)which);
+        st->deferred =
+            qk_error_set(QK_ERR_SHAPE, "calibration: unexpected input to layer %d linear %d",
+                         (int)layer, (int)which);
         return;
     }
     accumulate(st, &st->inputs[idx], x, n_rows);
@@ -210,7 +222,8 @@ qk_status qk_calib_collect(const qk_llama_model *model, const int32_t *windows, 
     if (!model || !windows || !stats)
         return qk_error_set(QK_ERR_INVALID_ARG, "calibration: NULL argument");
     const qk_llama_hparams *hp = qk_llama_model_hparams(model);
-    if (hp->n_embd != stats->hp.n_embd || hp->n_layer != stats->hp.n_layer || hp->n_ff != stats->hp.n_ff)
+    if (hp->n_embd != stats->hp.n_embd || hp->n_layer != stats->hp.n_layer ||
+        hp->n_ff != stats->hp.n_ff)
         return qk_error_set(QK_ERR_SHAPE, "calibration: statistics made for another model shape");
     qk_llama_context *ctx;
     qk_status st = qk_llama_context_create(model, sample_len, &ctx);
@@ -251,8 +264,9 @@ qk_status qk_calib_stats_get(const qk_calib_stats *st, int32_t layer, qk_llama_l
                              qk_calib_input *out) {
     if (!st || !out) return qk_error_set(QK_ERR_INVALID_ARG, "calibration stats: NULL argument");
     long idx = input_index(st, layer, which);
-    if (idx < 0) return qk_error_set(QK_ERR_NOT_FOUND, "calibration stats: no input for layer %d linear %d",
-                                     (int)layer, (int)which);
+    if (idx < 0)
+        return qk_error_set(QK_ERR_NOT_FOUND, "calibration stats: no input for layer %d linear %d",
+                            (int)layer, (int)which);
     if (st->inputs[idx].n_rows == 0)
         return qk_error_set(QK_ERR_NOT_FOUND, "calibration stats: layer %d linear %d saw no rows",
                             (int)layer, (int)which);
@@ -281,7 +295,8 @@ static bool parse_linear_name(const char *name, int32_t *layer, qk_llama_linear 
     return false;
 }
 
-qk_status qk_calib_stats_get_by_name(const qk_calib_stats *st, const char *name, qk_calib_input *out) {
+qk_status qk_calib_stats_get_by_name(const qk_calib_stats *st, const char *name,
+                                     qk_calib_input *out) {
     int32_t layer;
     qk_llama_linear which;
     if (!name || !parse_linear_name(name, &layer, &which))
@@ -296,18 +311,23 @@ qk_status qk_calib_stats_importance(const qk_calib_stats *st, const char *name, 
     qk_status s = qk_calib_stats_get_by_name(st, name, &in);
     if (s != QK_OK) return s;
     if (in.n_cols != n_cols)
-        return qk_error_set(QK_ERR_SHAPE, "calibration stats: '%s' has %lld columns, asked for %lld",
-                            name, (long long)in.n_cols, (long long)n_cols);
+        return qk_error_set(QK_ERR_SHAPE,
+                            "calibration stats: '%s' has %lld columns, asked for %lld", name,
+                            (long long)in.n_cols, (long long)n_cols);
     for (int64_t j = 0; j < n_cols; j++) out[j] = (float)(in.sum_x2[j] / (double)in.n_rows);
     return QK_OK;
 }
 
-int64_t qk_calib_stats_rows(const qk_calib_stats *st) { return st->inputs[0].n_rows; }
+int64_t qk_calib_stats_rows(const qk_calib_stats *st) {
+    return st->inputs[0].n_rows;
+}
 
-const qk_llama_hparams *qk_calib_stats_hparams(const qk_calib_stats *st) { return &st->hp; }
+const qk_llama_hparams *qk_calib_stats_hparams(const qk_calib_stats *st) {
+    return &st->hp;
+}
 
-qk_status qk_calib_stats_fill(qk_calib_stats *st, int64_t index, int64_t n_rows,
-                              const void *sum_x2, const void *sum_abs, const void *xtx) {
+qk_status qk_calib_stats_fill(qk_calib_stats *st, int64_t index, int64_t n_rows, const void *sum_x2,
+                              const void *sum_abs, const void *xtx) {
     if (index < 0 || (size_t)index >= st->n_inputs || n_rows < 0)
         return qk_error_set(QK_ERR_INVALID_ARG, "calibration stats: input %lld / rows %lld",
                             (long long)index, (long long)n_rows);

@@ -16,8 +16,10 @@
 ** order: per layer attn_in, attn_out_in, ffn_in, ffn_down_in; then output. */
 static void input_name(int32_t n_layer, int64_t i, char *buf, size_t size) {
     static const char *const kinds[4] = {"attn_in", "attn_out_in", "ffn_in", "ffn_down_in"};
-    if (i == (int64_t)n_layer * 4) snprintf(buf, size, "output_in");
-    else snprintf(buf, size, "blk.%d.%s", (int)(i / 4), kinds[i % 4]);
+    if (i == (int64_t)n_layer * 4)
+        snprintf(buf, size, "output_in");
+    else
+        snprintf(buf, size, "blk.%d.%s", (int)(i / 4), kinds[i % 4]);
 }
 
 /* The weight (layer, which) whose input is input `i`. */
@@ -33,12 +35,14 @@ static void input_owner(int32_t n_layer, int64_t i, int32_t *layer, qk_llama_lin
     }
 }
 
-static int64_t n_inputs_of(const qk_llama_hparams *hp) { return (int64_t)hp->n_layer * 4 + 1; }
+static int64_t n_inputs_of(const qk_llama_hparams *hp) {
+    return (int64_t)hp->n_layer * 4 + 1;
+}
 
-#define TRY(expr)                        \
-    do {                                 \
-        st = (expr);                     \
-        if (st != QK_OK) goto done;      \
+#define TRY(expr)                                                                                  \
+    do {                                                                                           \
+        st = (expr);                                                                               \
+        if (st != QK_OK) goto done;                                                                \
     } while (0)
 
 qk_status qk_calib_stats_save(const qk_calib_stats *stats, const qk_calib_meta *meta,
@@ -198,8 +202,10 @@ qk_status qk_calib_stats_load(const char *path, qk_calib_stats **out) {
             qk_io_tensor t;
             TRY(qk_gguf_reader_tensor_info(r, ti, &t));
             if (t.type != want_type[k] || qk_io_tensor_numel(&t) != want_elems[k]) {
-                st = qk_error_set(QK_ERR_SHAPE, "%s: tensor '%s' has type %s and %lld elements, "
-                                  "expected %s and %lld", path, tname, qk_type_name(t.type),
+                st = qk_error_set(QK_ERR_SHAPE,
+                                  "%s: tensor '%s' has type %s and %lld elements, "
+                                  "expected %s and %lld",
+                                  path, tname, qk_type_name(t.type),
                                   (long long)qk_io_tensor_numel(&t), qk_type_name(want_type[k]),
                                   (long long)want_elems[k]);
                 goto done;

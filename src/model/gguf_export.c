@@ -13,10 +13,10 @@
 #include "quantkit/quantize.h"
 #include "quantkit/tokenizer.h"
 
-#define TRY(expr)                   \
-    do {                            \
-        st = (expr);                \
-        if (st != QK_OK) goto done; \
+#define TRY(expr)                                                                                  \
+    do {                                                                                           \
+        st = (expr);                                                                               \
+        if (st != QK_OK) goto done;                                                                \
     } while (0)
 
 /* Copy a GGUF source's pairs in order, the quantization version set to 2,
@@ -99,7 +99,8 @@ static qk_status add_tokenizer(qk_gguf_writer *w, const qk_tokenizer *tok) {
                                                             : "default"));
     }
     TRY(qk_gguf_writer_add_arr_str(w, "tokenizer.ggml.tokens", texts, lens, (uint64_t)n));
-    if (spm) TRY(qk_gguf_writer_add_arr(w, "tokenizer.ggml.scores", QK_GGUF_F32, scores, (uint64_t)n));
+    if (spm)
+        TRY(qk_gguf_writer_add_arr(w, "tokenizer.ggml.scores", QK_GGUF_F32, scores, (uint64_t)n));
     TRY(qk_gguf_writer_add_arr(w, "tokenizer.ggml.token_type", QK_GGUF_I32, types, (uint64_t)n));
     if (!spm) {
         TRY(qk_tokenizer_bpe_merges(tok, &merges, &n_merges));
@@ -107,9 +108,11 @@ static qk_status add_tokenizer(qk_gguf_writer *w, const qk_tokenizer *tok) {
                                        NULL, (uint64_t)n_merges));
     }
     if (qk_tokenizer_bos_id(tok) >= 0)
-        TRY(qk_gguf_writer_add_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)qk_tokenizer_bos_id(tok)));
+        TRY(qk_gguf_writer_add_u32(w, "tokenizer.ggml.bos_token_id",
+                                   (uint32_t)qk_tokenizer_bos_id(tok)));
     if (qk_tokenizer_eos_id(tok) >= 0)
-        TRY(qk_gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)qk_tokenizer_eos_id(tok)));
+        TRY(qk_gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id",
+                                   (uint32_t)qk_tokenizer_eos_id(tok)));
     if (qk_tokenizer_unk_id(tok) >= 0)
         TRY(qk_gguf_writer_add_u32(w, "tokenizer.ggml.unknown_token_id",
                                    (uint32_t)qk_tokenizer_unk_id(tok)));
@@ -177,7 +180,8 @@ qk_status qk_gguf_add_model_metadata(qk_gguf_writer *w, const qk_model_source *s
     if (hp->rope_scaling.present && strcmp(hp->rope_scaling.type, "linear") == 0 &&
         hp->rope_scaling.factor > 0) {
         TRY(qk_gguf_writer_add_str(w, ARCH_KEY("rope.scaling.type"), "linear"));
-        TRY(qk_gguf_writer_add_f32(w, ARCH_KEY("rope.scaling.factor"), (float)hp->rope_scaling.factor));
+        TRY(qk_gguf_writer_add_f32(w, ARCH_KEY("rope.scaling.factor"),
+                                   (float)hp->rope_scaling.factor));
     }
 #undef ARCH_KEY
     TRY(add_tokenizer(w, tok));

@@ -33,7 +33,7 @@ qk_status qk_llama_hparams_validate(const qk_llama_hparams *hp) {
 }
 
 static const char *const LINEAR_SUFFIX[QK_LINEAR_COUNT] = {
-    [QK_LINEAR_Q] = "attn_q",      [QK_LINEAR_K] = "attn_k",     [QK_LINEAR_V] = "attn_v",
+    [QK_LINEAR_Q] = "attn_q",      [QK_LINEAR_K] = "attn_k",      [QK_LINEAR_V] = "attn_v",
     [QK_LINEAR_O] = "attn_output", [QK_LINEAR_GATE] = "ffn_gate", [QK_LINEAR_UP] = "ffn_up",
     [QK_LINEAR_DOWN] = "ffn_down", [QK_LINEAR_OUTPUT] = "output",
 };
@@ -51,14 +51,22 @@ const char *qk_llama_linear_name(int32_t layer, qk_llama_linear which, char *buf
 
 qk_tensor_view *qk_llama_layer_linear(qk_llama_layer_weights *lw, qk_llama_linear which) {
     switch (which) {
-    case QK_LINEAR_Q: return &lw->wq;
-    case QK_LINEAR_K: return &lw->wk;
-    case QK_LINEAR_V: return &lw->wv;
-    case QK_LINEAR_O: return &lw->wo;
-    case QK_LINEAR_GATE: return &lw->w_gate;
-    case QK_LINEAR_UP: return &lw->w_up;
-    case QK_LINEAR_DOWN: return &lw->w_down;
-    default: return NULL;
+    case QK_LINEAR_Q:
+        return &lw->wq;
+    case QK_LINEAR_K:
+        return &lw->wk;
+    case QK_LINEAR_V:
+        return &lw->wv;
+    case QK_LINEAR_O:
+        return &lw->wo;
+    case QK_LINEAR_GATE:
+        return &lw->w_gate;
+    case QK_LINEAR_UP:
+        return &lw->w_up;
+    case QK_LINEAR_DOWN:
+        return &lw->w_down;
+    default:
+        return NULL;
     }
 }
 
@@ -88,9 +96,9 @@ void qk_llama_model_free(qk_llama_model *m) {
     if (!m) return;
     for (int32_t l = 0; l < m->hp.n_layer; l++) {
         qk_llama_layer_weights *lw = &m->layers[l];
-        qk_tensor_view *views[] = {&lw->attn_norm, &lw->wq, &lw->wk,     &lw->wv,   &lw->wo,
-                                   &lw->bq,        &lw->bk, &lw->bv,     &lw->ffn_norm,
-                                   &lw->w_gate,    &lw->w_up, &lw->w_down};
+        qk_tensor_view *views[] = {&lw->attn_norm, &lw->wq,     &lw->wk,   &lw->wv,
+                                   &lw->wo,        &lw->bq,     &lw->bk,   &lw->bv,
+                                   &lw->ffn_norm,  &lw->w_gate, &lw->w_up, &lw->w_down};
         for (size_t i = 0; i < sizeof views / sizeof views[0]; i++) free_view(views[i]);
     }
     free(m->layers);
@@ -126,7 +134,8 @@ static qk_status place_tensor(qk_tensor_view *dst, const qk_tensor_view *src, bo
     qk_status st = qk_tensor_view_nbytes(&v, &bytes);
     if (st != QK_OK) return qk_error_prefix("tensor '%s'", name);
     void *data = malloc(bytes ? bytes : 1);
-    if (!data) return qk_error_set(QK_ERR_NOMEM, "tensor '%s': no memory for %zu bytes", name, bytes);
+    if (!data)
+        return qk_error_set(QK_ERR_NOMEM, "tensor '%s': no memory for %zu bytes", name, bytes);
     if (f32_only && src->type != QK_TYPE_F32) {
         st = qk_convert(src->type, src->data, QK_TYPE_F32, data, (size_t)qk_tensor_view_numel(src));
         if (st != QK_OK) {
@@ -152,11 +161,13 @@ static qk_status expect_shape(const char *name, const qk_tensor_view *t, int64_t
                      : (t->ndim == 2 && t->shape[0] == d0 && t->shape[1] == d1);
     if (ok) return QK_OK;
     if (d1 < 0)
-        return qk_error_set(QK_ERR_SHAPE, "tensor '%s': expected shape [%lld], got %d-D [%lld, %lld]",
-                            name, (long long)d0, (int)t->ndim, (long long)t->shape[0],
+        return qk_error_set(QK_ERR_SHAPE,
+                            "tensor '%s': expected shape [%lld], got %d-D [%lld, %lld]", name,
+                            (long long)d0, (int)t->ndim, (long long)t->shape[0],
                             (long long)(t->ndim > 1 ? t->shape[1] : 0));
-    return qk_error_set(QK_ERR_SHAPE, "tensor '%s': expected shape [%lld, %lld], got %d-D [%lld, %lld]",
-                        name, (long long)d0, (long long)d1, (int)t->ndim, (long long)t->shape[0],
+    return qk_error_set(QK_ERR_SHAPE,
+                        "tensor '%s': expected shape [%lld, %lld], got %d-D [%lld, %lld]", name,
+                        (long long)d0, (long long)d1, (int)t->ndim, (long long)t->shape[0],
                         (long long)(t->ndim > 1 ? t->shape[1] : 0));
 }
 
@@ -166,7 +177,8 @@ static qk_status set_tensor(qk_llama_model *m, const char *name, const qk_tensor
         return qk_error_set(QK_ERR_INVALID_ARG, "set tensor: NULL argument");
     const qk_llama_hparams *hp = &m->hp;
     const int64_t E = hp->n_embd, F = hp->n_ff, V = hp->n_vocab;
-    const int64_t QD = (int64_t)hp->n_head * hp->head_dim, KD = (int64_t)hp->n_head_kv * hp->head_dim;
+    const int64_t QD = (int64_t)hp->n_head * hp->head_dim,
+                  KD = (int64_t)hp->n_head_kv * hp->head_dim;
     qk_status st;
     if (strcmp(name, "token_embd.weight") == 0) {
         if ((st = expect_shape(name, t, V, E)) != QK_OK) return st;
@@ -183,8 +195,9 @@ static qk_status set_tensor(qk_llama_model *m, const char *name, const qk_tensor
     int layer = -1, consumed = 0;
     if (sscanf(name, "blk.%d.%n", &layer, &consumed) != 1 || consumed == 0 || layer < 0 ||
         layer >= hp->n_layer)
-        return qk_error_set(QK_ERR_NOT_FOUND, "tensor '%s' is not part of a llama model with %d layers",
-                            name, hp->n_layer);
+        return qk_error_set(QK_ERR_NOT_FOUND,
+                            "tensor '%s' is not part of a llama model with %d layers", name,
+                            hp->n_layer);
     qk_llama_layer_weights *lw = &m->layers[layer];
     const char *s = name + consumed;
     struct {
@@ -218,14 +231,17 @@ qk_status qk_llama_model_set_tensor(qk_llama_model *m, const char *name, const q
     return set_tensor(m, name, t, false);
 }
 
-qk_status qk_llama_model_adopt_tensor(qk_llama_model *m, const char *name, const qk_tensor_view *t) {
+qk_status qk_llama_model_adopt_tensor(qk_llama_model *m, const char *name,
+                                      const qk_tensor_view *t) {
     return set_tensor(m, name, t, true);
 }
 
 qk_status qk_llama_model_finish(qk_llama_model *m) {
     if (!m) return qk_error_set(QK_ERR_INVALID_ARG, "model finish: NULL model");
-    if (!m->token_embd.data) return qk_error_set(QK_ERR_NOT_FOUND, "model: missing token_embd.weight");
-    if (!m->output_norm.data) return qk_error_set(QK_ERR_NOT_FOUND, "model: missing output_norm.weight");
+    if (!m->token_embd.data)
+        return qk_error_set(QK_ERR_NOT_FOUND, "model: missing token_embd.weight");
+    if (!m->output_norm.data)
+        return qk_error_set(QK_ERR_NOT_FOUND, "model: missing output_norm.weight");
     if (!m->output.data && !m->hp.tied_output)
         return qk_error_set(QK_ERR_NOT_FOUND, "model: missing output.weight (and output not tied)");
     for (int32_t l = 0; l < m->hp.n_layer; l++) {
@@ -233,29 +249,37 @@ qk_status qk_llama_model_finish(qk_llama_model *m) {
         const struct {
             const qk_tensor_view *v;
             const char *name;
-        } req[] = {{&lw->attn_norm, "attn_norm"}, {&lw->wq, "attn_q"},     {&lw->wk, "attn_k"},
-                   {&lw->wv, "attn_v"},           {&lw->wo, "attn_output"}, {&lw->ffn_norm, "ffn_norm"},
-                   {&lw->w_gate, "ffn_gate"},     {&lw->w_up, "ffn_up"},     {&lw->w_down, "ffn_down"}};
+        } req[] = {
+            {&lw->attn_norm, "attn_norm"}, {&lw->wq, "attn_q"},      {&lw->wk, "attn_k"},
+            {&lw->wv, "attn_v"},           {&lw->wo, "attn_output"}, {&lw->ffn_norm, "ffn_norm"},
+            {&lw->w_gate, "ffn_gate"},     {&lw->w_up, "ffn_up"},    {&lw->w_down, "ffn_down"}};
         for (size_t i = 0; i < sizeof req / sizeof req[0]; i++)
             if (!req[i].v->data)
                 return qk_error_set(QK_ERR_NOT_FOUND, "model: missing blk.%d.%s.weight", (int)l,
                                     req[i].name);
         if (m->hp.attn_bias && (!lw->bq.data || !lw->bk.data || !lw->bv.data))
-            return qk_error_set(QK_ERR_NOT_FOUND, "model: missing attention biases in blk.%d", (int)l);
+            return qk_error_set(QK_ERR_NOT_FOUND, "model: missing attention biases in blk.%d",
+                                (int)l);
     }
     m->finished = true;
     return QK_OK;
 }
 
-const qk_llama_hparams *qk_llama_model_hparams(const qk_llama_model *m) { return &m->hp; }
+const qk_llama_hparams *qk_llama_model_hparams(const qk_llama_model *m) {
+    return &m->hp;
+}
 
 const qk_llama_layer_weights *qk_llama_model_layer(const qk_llama_model *m, int32_t layer) {
     if (layer < 0 || layer >= m->hp.n_layer) return NULL;
     return &m->layers[layer];
 }
 
-const qk_tensor_view *qk_llama_model_token_embd(const qk_llama_model *m) { return &m->token_embd; }
-const qk_tensor_view *qk_llama_model_output_norm(const qk_llama_model *m) { return &m->output_norm; }
+const qk_tensor_view *qk_llama_model_token_embd(const qk_llama_model *m) {
+    return &m->token_embd;
+}
+const qk_tensor_view *qk_llama_model_output_norm(const qk_llama_model *m) {
+    return &m->output_norm;
+}
 const qk_tensor_view *qk_llama_model_output(const qk_llama_model *m) {
     return m->output.data ? &m->output : &m->token_embd;
 }
@@ -344,12 +368,13 @@ static uint64_t view_bytes(const qk_tensor_view *v) {
 }
 
 uint64_t qk_llama_model_weight_bytes(const qk_llama_model *m) {
-    uint64_t total = view_bytes(&m->token_embd) + view_bytes(&m->output_norm) + view_bytes(&m->output);
+    uint64_t total =
+        view_bytes(&m->token_embd) + view_bytes(&m->output_norm) + view_bytes(&m->output);
     for (int32_t l = 0; l < m->hp.n_layer; l++) {
         const qk_llama_layer_weights *lw = &m->layers[l];
-        const qk_tensor_view *views[] = {&lw->attn_norm, &lw->wq, &lw->wk, &lw->wv,   &lw->wo,
-                                         &lw->bq,        &lw->bk, &lw->bv, &lw->ffn_norm,
-                                         &lw->w_gate,    &lw->w_up, &lw->w_down};
+        const qk_tensor_view *views[] = {&lw->attn_norm, &lw->wq,     &lw->wk,   &lw->wv,
+                                         &lw->wo,        &lw->bq,     &lw->bk,   &lw->bv,
+                                         &lw->ffn_norm,  &lw->w_gate, &lw->w_up, &lw->w_down};
         for (size_t i = 0; i < sizeof views / sizeof views[0]; i++) total += view_bytes(views[i]);
     }
     return total;

@@ -35,8 +35,8 @@ static float *alloc_floats(size_t a, size_t b, bool *ok) {
 
 void qk_llama_context_free(qk_llama_context *c) {
     if (!c) return;
-    float *bufs[] = {c->k_cache, c->v_cache, c->x,      c->xn,       c->q,       c->attn,
-                     c->proj,    c->gate,    c->up,     c->rope_cos, c->rope_sin};
+    float *bufs[] = {c->k_cache, c->v_cache, c->x,  c->xn,       c->q,       c->attn,
+                     c->proj,    c->gate,    c->up, c->rope_cos, c->rope_sin};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) qk_aligned_free(bufs[i]);
     free(c);
 }
@@ -101,8 +101,12 @@ qk_status qk_llama_context_create(const qk_llama_model *model, int32_t n_ctx,
     return context_alloc(model, n_ctx, model->hp.n_layer, out);
 }
 
-void qk_llama_context_reset(qk_llama_context *c) { c->n_past = 0; }
-int32_t qk_llama_context_n_past(const qk_llama_context *c) { return c->n_past; }
+void qk_llama_context_reset(qk_llama_context *c) {
+    c->n_past = 0;
+}
+int32_t qk_llama_context_n_past(const qk_llama_context *c) {
+    return c->n_past;
+}
 
 void qk_llama_context_set_hook(qk_llama_context *c, qk_linear_hook hook, void *user) {
     c->hook = hook;
@@ -202,14 +206,14 @@ static qk_status attention(qk_llama_context *c, const float *k_layer, const floa
                         n_keys);
             causal_softmax(scores, n_rows, n_keys, c->n_past);
             /* out_h = P V_g */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n_rows, hd, n_keys, 1.0f,
-                        scores, n_keys, v_layer + (size_t)g * hd, KD, 0.0f,
-                        c->attn + (size_t)h * hd, QD);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n_rows, hd, n_keys, 1.0f, scores,
+                        n_keys, v_layer + (size_t)g * hd, KD, 0.0f, c->attn + (size_t)h * hd, QD);
         }
         free(scores);
     }
     if (failed)
-        return qk_error_set(QK_ERR_NOMEM, "attention: no memory for %d x %d scores", n_rows, n_keys);
+        return qk_error_set(QK_ERR_NOMEM, "attention: no memory for %d x %d scores", n_rows,
+                            n_keys);
     return QK_OK;
 }
 
@@ -331,8 +335,10 @@ qk_status qk_llama_decode(qk_llama_context *c, const int32_t *tokens, int32_t T,
     const int32_t E = hp->n_embd;
     for (int32_t t = 0; t < T; t++)
         if (tokens[t] < 0 || tokens[t] >= hp->n_vocab)
-            return qk_error_set(QK_ERR_OUT_OF_BOUNDS, "decode: token %d at index %d is outside "
-                                "the vocabulary of %d", tokens[t], t, hp->n_vocab);
+            return qk_error_set(QK_ERR_OUT_OF_BOUNDS,
+                                "decode: token %d at index %d is outside "
+                                "the vocabulary of %d",
+                                tokens[t], t, hp->n_vocab);
     qk_status st = QK_OK;
 #pragma omp parallel for schedule(static)
     for (int32_t t = 0; t < T; t++) {
@@ -429,8 +435,10 @@ qk_status qk_llama_embed(const qk_llama_model *m, const int32_t *tokens, int64_t
     const int32_t E = m->hp.n_embd;
     for (int64_t t = 0; t < n; t++) {
         if (tokens[t] < 0 || tokens[t] >= m->hp.n_vocab)
-            return qk_error_set(QK_ERR_OUT_OF_BOUNDS, "embed: token %d at index %lld is outside "
-                                "the vocabulary of %d", tokens[t], (long long)t, m->hp.n_vocab);
+            return qk_error_set(QK_ERR_OUT_OF_BOUNDS,
+                                "embed: token %d at index %lld is outside "
+                                "the vocabulary of %d",
+                                tokens[t], (long long)t, m->hp.n_vocab);
         qk_status st = qk_weight_row_f32(&m->token_embd, tokens[t], x + (size_t)t * E);
         if (st != QK_OK) return qk_error_prefix("token_embd.weight");
     }

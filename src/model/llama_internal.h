@@ -27,13 +27,13 @@ struct qk_llama_context {
     float *k_cache; /* [n_layer][n_ctx][n_head_kv * head_dim] */
     float *v_cache; /* same */
     /* scratch, sized for n_ctx tokens */
-    float *x;      /* [n_ctx, n_embd] residual stream */
-    float *xn;     /* [n_ctx, n_embd] normalised input of a block */
-    float *q;      /* [n_ctx, n_head * head_dim] */
-    float *attn;   /* [n_ctx, n_head * head_dim] attention output */
-    float *proj;   /* [n_ctx, max(n_embd, ...)] output of wo / w_down */
-    float *gate;   /* [n_ctx, n_ff] */
-    float *up;     /* [n_ctx, n_ff] */
+    float *x;        /* [n_ctx, n_embd] residual stream */
+    float *xn;       /* [n_ctx, n_embd] normalised input of a block */
+    float *q;        /* [n_ctx, n_head * head_dim] */
+    float *attn;     /* [n_ctx, n_head * head_dim] attention output */
+    float *proj;     /* [n_ctx, max(n_embd, ...)] output of wo / w_down */
+    float *gate;     /* [n_ctx, n_ff] */
+    float *up;       /* [n_ctx, n_ff] */
     float *rope_cos; /* [n_ctx, head_dim / 2] */
     float *rope_sin;
     qk_linear_hook hook;

@@ -57,8 +57,10 @@ qk_status qk_llama_model_from_source(const qk_model_source *src, qk_llama_model 
         if (st == QK_OK) st = qk_tensor_view_init(&v, type, t.ndim, t.shape, data);
         if (st == QK_OK) {
             st = qk_llama_model_adopt_tensor(m, t.name, &v);
-            if (st == QK_ERR_NOT_FOUND) st = QK_OK; /* not a model tensor: ignored */
-            else if (st == QK_OK) data = NULL;      /* the model owns it now */
+            if (st == QK_ERR_NOT_FOUND)
+                st = QK_OK; /* not a model tensor: ignored */
+            else if (st == QK_OK)
+                data = NULL; /* the model owns it now */
         }
         free(data);
     }
@@ -115,7 +117,8 @@ qk_status qk_tokenizer_load_for_model(const char *model_path, const char *tokeni
     if (!guess) return qk_error_set(QK_ERR_NOMEM, "tokenizer: no memory");
     memcpy(guess, model_path, dir_len);
     memcpy(guess + dir_len, "tokenizer.bin", sizeof "tokenizer.bin");
-    if (is_file(guess)) st = qk_tokenizer_load(guess, opts, out);
+    if (is_file(guess))
+        st = qk_tokenizer_load(guess, opts, out);
     else
         st = qk_error_set(QK_ERR_NOT_FOUND,
                           "%s: a llama2.c checkpoint has no vocabulary; give its tokenizer.bin "

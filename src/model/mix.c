@@ -68,7 +68,9 @@ qk_status qk_type_request_parse(const char *name, qk_type_request *out) {
                         name);
 }
 
-uint32_t qk_ftype_file_value(const qk_type_request *req) { return (uint32_t)req->ftype; }
+uint32_t qk_ftype_file_value(const qk_type_request *req) {
+    return (uint32_t)req->ftype;
+}
 
 void qk_mix_options_init(qk_mix_options *opt, const qk_type_request *req) {
     memset(opt, 0, sizeof *opt);
@@ -80,20 +82,29 @@ void qk_mix_options_init(qk_mix_options *opt, const qk_type_request *req) {
 
 const char *qk_mix_reason_name(qk_mix_reason r) {
     switch (r) {
-    case QK_MIX_KEEP: return "kept";
-    case QK_MIX_BASE: return "base";
-    case QK_MIX_RULE: return "mix rule";
-    case QK_MIX_OUTPUT: return "output rule";
-    case QK_MIX_OVERRIDE: return "override";
-    case QK_MIX_FALLBACK: return "fallback";
-    case QK_MIX_EXPLICIT: return "explicit";
+    case QK_MIX_KEEP:
+        return "kept";
+    case QK_MIX_BASE:
+        return "base";
+    case QK_MIX_RULE:
+        return "mix rule";
+    case QK_MIX_OUTPUT:
+        return "output rule";
+    case QK_MIX_OVERRIDE:
+        return "override";
+    case QK_MIX_FALLBACK:
+        return "fallback";
+    case QK_MIX_EXPLICIT:
+        return "explicit";
     }
     return "?";
 }
 
 /* llama.cpp's "use more bits" layers: the first and last eighth, and every
 ** third layer in between. */
-static bool use_more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
+static bool use_more_bits(int i, int n) {
+    return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+}
 
 static bool ends_with(const char *s, const char *suffix) {
     size_t ls = strlen(s), lx = strlen(suffix);
@@ -114,11 +125,16 @@ static bool is_quantizable(const char *name, int32_t ndim, bool quantize_output)
 static qk_type fallback_type(qk_type t) {
     switch (t) {
     case QK_TYPE_Q2_K:
-    case QK_TYPE_Q3_K: return QK_TYPE_Q4_0;
-    case QK_TYPE_Q4_K: return QK_TYPE_Q5_0;
-    case QK_TYPE_Q5_K: return QK_TYPE_Q5_1;
-    case QK_TYPE_Q6_K: return QK_TYPE_Q8_0;
-    default: return QK_TYPE_F16;
+    case QK_TYPE_Q3_K:
+        return QK_TYPE_Q4_0;
+    case QK_TYPE_Q4_K:
+        return QK_TYPE_Q5_0;
+    case QK_TYPE_Q5_K:
+        return QK_TYPE_Q5_1;
+    case QK_TYPE_Q6_K:
+        return QK_TYPE_Q8_0;
+    default:
+        return QK_TYPE_F16;
     }
 }
 
@@ -140,30 +156,44 @@ static qk_type apply_rules(const qk_mix_options *opt, const qk_mix_model *m, con
     if (is_embd) return t;
     qk_type r = t;
     if (strstr(name, "attn_v.weight")) {
-        if (f == QK_FTYPE_MOSTLY_Q2_K) r = m->n_gqa >= 4 ? QK_TYPE_Q4_K : QK_TYPE_Q3_K;
-        else if (f == QK_FTYPE_MOSTLY_Q3_K_M) r = layer < 2 ? QK_TYPE_Q5_K : QK_TYPE_Q4_K;
-        else if (f == QK_FTYPE_MOSTLY_Q3_K_L) r = QK_TYPE_Q5_K;
-        else if (f == QK_FTYPE_MOSTLY_IQ4_NL && m->n_gqa >= 4) r = QK_TYPE_Q5_K;
-        else if ((f == QK_FTYPE_MOSTLY_Q4_K_M || f == QK_FTYPE_MOSTLY_Q5_K_M) && use_more_bits(layer, n))
+        if (f == QK_FTYPE_MOSTLY_Q2_K)
+            r = m->n_gqa >= 4 ? QK_TYPE_Q4_K : QK_TYPE_Q3_K;
+        else if (f == QK_FTYPE_MOSTLY_Q3_K_M)
+            r = layer < 2 ? QK_TYPE_Q5_K : QK_TYPE_Q4_K;
+        else if (f == QK_FTYPE_MOSTLY_Q3_K_L)
+            r = QK_TYPE_Q5_K;
+        else if (f == QK_FTYPE_MOSTLY_IQ4_NL && m->n_gqa >= 4)
+            r = QK_TYPE_Q5_K;
+        else if ((f == QK_FTYPE_MOSTLY_Q4_K_M || f == QK_FTYPE_MOSTLY_Q5_K_M) &&
+                 use_more_bits(layer, n))
             r = QK_TYPE_Q6_K;
-        else if (f == QK_FTYPE_MOSTLY_Q4_K_S && layer < 4) r = QK_TYPE_Q5_K;
+        else if (f == QK_FTYPE_MOSTLY_Q4_K_S && layer < 4)
+            r = QK_TYPE_Q5_K;
     } else if (strstr(name, "ffn_down")) {
-        if (f == QK_FTYPE_MOSTLY_Q2_K) r = QK_TYPE_Q3_K;
-        else if (f == QK_FTYPE_MOSTLY_Q3_K_M) r = layer < n / 16 ? QK_TYPE_Q5_K : QK_TYPE_Q4_K;
-        else if (f == QK_FTYPE_MOSTLY_Q3_K_L) r = QK_TYPE_Q5_K;
+        if (f == QK_FTYPE_MOSTLY_Q2_K)
+            r = QK_TYPE_Q3_K;
+        else if (f == QK_FTYPE_MOSTLY_Q3_K_M)
+            r = layer < n / 16 ? QK_TYPE_Q5_K : QK_TYPE_Q4_K;
+        else if (f == QK_FTYPE_MOSTLY_Q3_K_L)
+            r = QK_TYPE_Q5_K;
         else if (f == QK_FTYPE_MOSTLY_Q4_K_M) {
             if (use_more_bits(layer, n)) r = QK_TYPE_Q6_K;
         } else if (layer < n / 8 && f == QK_FTYPE_MOSTLY_IQ4_NL && !opt->has_imatrix)
             r = QK_TYPE_Q5_K;
-        else if (f == QK_FTYPE_MOSTLY_Q5_K_M && use_more_bits(layer, n)) r = QK_TYPE_Q6_K;
-        else if (f == QK_FTYPE_MOSTLY_Q4_K_S && layer < n / 8) r = QK_TYPE_Q5_K;
+        else if (f == QK_FTYPE_MOSTLY_Q5_K_M && use_more_bits(layer, n))
+            r = QK_TYPE_Q6_K;
+        else if (f == QK_FTYPE_MOSTLY_Q4_K_S && layer < n / 8)
+            r = QK_TYPE_Q5_K;
         else if ((f == QK_FTYPE_MOSTLY_Q4_0 || f == QK_FTYPE_MOSTLY_Q5_0) && opt->has_imatrix &&
                  layer < n / 8)
             r = f == QK_FTYPE_MOSTLY_Q4_0 ? QK_TYPE_Q4_1 : QK_TYPE_Q5_1;
     } else if (strstr(name, "attn_output.weight")) {
-        if (f == QK_FTYPE_MOSTLY_Q2_K) r = QK_TYPE_Q3_K;
-        else if (f == QK_FTYPE_MOSTLY_Q3_K_M) r = QK_TYPE_Q4_K;
-        else if (f == QK_FTYPE_MOSTLY_Q3_K_L) r = QK_TYPE_Q5_K;
+        if (f == QK_FTYPE_MOSTLY_Q2_K)
+            r = QK_TYPE_Q3_K;
+        else if (f == QK_FTYPE_MOSTLY_Q3_K_M)
+            r = QK_TYPE_Q4_K;
+        else if (f == QK_FTYPE_MOSTLY_Q3_K_L)
+            r = QK_TYPE_Q5_K;
     }
     if (r != base) *reason = QK_MIX_RULE;
     return r;
@@ -211,7 +241,8 @@ qk_status qk_mix_choose(const qk_mix_options *opt, const qk_mix_model *m, const 
             regex_t re;
             int rc = regcomp(&re, opt->overrides[i].pattern, REG_EXTENDED | REG_NOSUB);
             if (rc != 0)
-                return qk_error_set(QK_ERR_INVALID_ARG, "--tensor-type: bad regular expression '%s'",
+                return qk_error_set(QK_ERR_INVALID_ARG,
+                                    "--tensor-type: bad regular expression '%s'",
                                     opt->overrides[i].pattern);
             bool match = regexec(&re, name, 0, NULL, 0) == 0;
             regfree(&re);
@@ -227,7 +258,8 @@ qk_status qk_mix_choose(const qk_mix_options *opt, const qk_mix_model *m, const 
     }
     /* shape fallback */
     const qk_type_traits *tt = qk_type_get_traits(t);
-    if (!tt) return qk_error_set(QK_ERR_UNKNOWN_TYPE, "mix: tensor '%s': bad type id %d", name, (int)t);
+    if (!tt)
+        return qk_error_set(QK_ERR_UNKNOWN_TYPE, "mix: tensor '%s': bad type id %d", name, (int)t);
     if (row_len % tt->block_elems != 0) {
         t = fallback_type(t);
         reason = QK_MIX_FALLBACK;

@@ -81,7 +81,8 @@ static qk_status worker_init(worker *w, qk_llama_context *ctx, qk_llama_context 
     w->logits = malloc((size_t)n_ctx * n_vocab * sizeof *w->logits);
     w->ref_logits = ref_model ? malloc((size_t)n_ctx * n_vocab * sizeof *w->ref_logits) : NULL;
     if (!w->chunk || !w->logits || (ref_model && !w->ref_logits))
-        return qk_error_set(QK_ERR_NOMEM, "perplexity: no memory for %d x %d logits", n_ctx, n_vocab);
+        return qk_error_set(QK_ERR_NOMEM, "perplexity: no memory for %d x %d logits", n_ctx,
+                            n_vocab);
     return QK_OK;
 }
 
@@ -142,14 +143,16 @@ static qk_status score_chunk(worker *w, const int32_t *tokens, int32_t n_ctx, in
 qk_status qk_perplexity(qk_llama_context *ctx, qk_llama_context *ref, const int32_t *tokens,
                         int64_t n_tokens, int32_t n_ctx, int32_t n_chunks, int32_t bos,
                         qk_ppl_progress progress, void *progress_user, qk_ppl_result *out) {
-    if (!ctx || !tokens || !out) return qk_error_set(QK_ERR_INVALID_ARG, "perplexity: NULL argument");
+    if (!ctx || !tokens || !out)
+        return qk_error_set(QK_ERR_INVALID_ARG, "perplexity: NULL argument");
     memset(out, 0, sizeof *out);
     if (n_ctx < 4 || n_ctx > ctx->n_ctx)
         return qk_error_set(QK_ERR_INVALID_ARG,
-                            "perplexity: chunk size %d must be in [4, %d] (the context size)", n_ctx,
-                            ctx->n_ctx);
+                            "perplexity: chunk size %d must be in [4, %d] (the context size)",
+                            n_ctx, ctx->n_ctx);
     if (ref && n_ctx > ref->n_ctx)
-        return qk_error_set(QK_ERR_INVALID_ARG, "perplexity: reference context smaller than %d", n_ctx);
+        return qk_error_set(QK_ERR_INVALID_ARG, "perplexity: reference context smaller than %d",
+                            n_ctx);
     const int32_t n_vocab = ctx->model->hp.n_vocab;
     if (ref && ref->model->hp.n_vocab != n_vocab)
         return qk_error_set(QK_ERR_SHAPE, "perplexity: reference vocabulary %d != %d",
@@ -187,13 +190,14 @@ qk_status qk_perplexity(qk_llama_context *ctx, qk_llama_context *ref, const int3
         for (int k = 0; k < n_par; k++) {
             const int32_t ci = base + k;
             if (ci >= chunks) continue;
-            qk_status s = score_chunk(&w[k], tokens + (size_t)ci * n_ctx, n_ctx, n_vocab, bos,
-                                      &per_chunk[k]);
+            qk_status s =
+                score_chunk(&w[k], tokens + (size_t)ci * n_ctx, n_ctx, n_vocab, bos, &per_chunk[k]);
             if (s != QK_OK) {
 #pragma omp critical(qk_ppl_status)
                 if (round_status == QK_OK) {
                     /* the message is thread-local: keep it for the caller's thread */
-                    snprintf(round_message, sizeof round_message, "chunk %d: %s", ci, qk_last_error());
+                    snprintf(round_message, sizeof round_message, "chunk %d: %s", ci,
+                             qk_last_error());
                     round_status = s;
                 }
             }

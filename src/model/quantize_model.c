@@ -102,7 +102,8 @@ static qk_status plan_tensors(const qk_model_source *src, const qk_quantize_opti
         if (st != QK_OK) return st;
         qk_quantize_tensor_info *ti = &rep->tensors[i];
         if (strlen(t.name) >= sizeof ti->name)
-            return qk_error_set(QK_ERR_UNSUPPORTED, "quantize: tensor name '%s' is too long", t.name);
+            return qk_error_set(QK_ERR_UNSUPPORTED, "quantize: tensor name '%s' is too long",
+                                t.name);
         strcpy(ti->name, t.name);
         ti->source_index = i;
         ti->from = t.type;
@@ -141,14 +142,16 @@ static qk_status make_plan(const qk_model_source *src, const qk_quantize_options
                               opt->tensor_types[k].name ? opt->tensor_types[k].name : "(null)");
     free(explicit_used);
     if (st != QK_OK) return st;
-    rep->bits_per_weight = rep->n_weights ? 8.0 * (double)rep->tensor_bytes / (double)rep->n_weights : 0;
+    rep->bits_per_weight =
+        rep->n_weights ? 8.0 * (double)rep->tensor_bytes / (double)rep->n_weights : 0;
     qsort(rep->tensors, n, sizeof *rep->tensors, compare_tensors);
     return QK_OK;
 }
 
 qk_status qk_quantize_plan(const char *in_path, const qk_quantize_options *opt,
                            qk_quantize_report *rep) {
-    if (!in_path || !opt || !rep) return qk_error_set(QK_ERR_INVALID_ARG, "quantize: NULL argument");
+    if (!in_path || !opt || !rep)
+        return qk_error_set(QK_ERR_INVALID_ARG, "quantize: NULL argument");
     memset(rep, 0, sizeof *rep);
     qk_model_source *src;
     qk_status st = qk_model_source_open(in_path, NULL, &src);
@@ -181,7 +184,9 @@ static qk_status screen_nonfinite(float *x, int64_t numel, int64_t cols,
                             "(allow_nonfinite / --allow-nonfinite replaces them by 0)",
                             (unsigned long long)count, count == 1 ? "" : "s", (long long)first,
                             (long long)(first / c), (long long)(first % c),
-                            isnan(x[first]) ? "nan" : x[first] > 0 ? "inf" : "-inf");
+                            isnan(x[first]) ? "nan"
+                            : x[first] > 0  ? "inf"
+                                            : "-inf");
     }
     for (int64_t i = first; i < numel; i++)
         if (!isfinite(x[i])) x[i] = 0.0f;
@@ -351,8 +356,9 @@ uint64_t qk_quantize_file_bytes(const qk_quantize_report *plan, uint64_t data_of
     return total;
 }
 
-static qk_status write_all(const char *in_path, const char *out_path, const qk_quantize_options *opt,
-                           const qk_model_source *src, qk_quantize_report *rep) {
+static qk_status write_all(const char *in_path, const char *out_path,
+                           const qk_quantize_options *opt, const qk_model_source *src,
+                           qk_quantize_report *rep) {
     qk_gguf_writer *w = NULL;
     void *out = NULL, *scratch = NULL;
     float *f32 = NULL;
@@ -393,7 +399,8 @@ static qk_status write_all(const char *in_path, const char *out_path, const qk_q
             goto done;
         }
         if ((st = qk_gguf_writer_write(w, out, ti->bytes)) != QK_OK) goto done;
-        if (opt->progress) opt->progress(opt->progress_user, i + 1, rep->n_tensors, ti->name, ti->to);
+        if (opt->progress)
+            opt->progress(opt->progress_user, i + 1, rep->n_tensors, ti->name, ti->to);
     }
     st = qk_gguf_writer_commit(w);
 done:
@@ -427,8 +434,8 @@ qk_status qk_quantize_layout(const char *in_path, const char *out_path,
     return st;
 }
 
-qk_status qk_quantize_model(const char *in_path, const char *out_path, const qk_quantize_options *opt,
-                            qk_quantize_report *report) {
+qk_status qk_quantize_model(const char *in_path, const char *out_path,
+                            const qk_quantize_options *opt, qk_quantize_report *report) {
     if (!in_path || !out_path || !opt)
         return qk_error_set(QK_ERR_INVALID_ARG, "quantize: NULL argument");
     const double t0 = qk_time_seconds();

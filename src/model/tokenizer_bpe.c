@@ -461,7 +461,9 @@ done:
 /* ------------------------------------------------------------------------
 ** Export (for writing the vocabulary into a GGUF file)
 */
-qk_pretokenizer qk_tokenizer_bpe_pretokenizer(const qk_tokenizer *tok) { return tok->pretok; }
+qk_pretokenizer qk_tokenizer_bpe_pretokenizer(const qk_tokenizer *tok) {
+    return tok->pretok;
+}
 
 void qk_tokenizer_bpe_merges_free(char **merges, int32_t n) {
     if (!merges) return;

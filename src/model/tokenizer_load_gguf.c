@@ -128,7 +128,8 @@ qk_status qk_tokenizer_load_gguf(const qk_gguf_reader *r, const qk_tokenizer_opt
         if (opts && opts->parse_special >= 0) v.parse_special = opts->parse_special;
         st = qk_tokenizer_create_spm(&v, out);
     } else if (strcmp(model, "gpt2") == 0) {
-        if ((st = read_strings(r, "tokenizer.ggml.merges", &merges, &merge_lens, &n_merges)) != QK_OK)
+        if ((st = read_strings(r, "tokenizer.ggml.merges", &merges, &merge_lens, &n_merges)) !=
+            QK_OK)
             goto done;
         /* the byte-level constructor takes NUL-terminated "a b" strings */
         merge_copies = calloc((size_t)(n_merges ? n_merges : 1), sizeof *merge_copies);
@@ -166,8 +167,10 @@ qk_status qk_tokenizer_load_gguf(const qk_gguf_reader *r, const qk_tokenizer_opt
         if (opts && opts->parse_special >= 0) v.parse_special = opts->parse_special;
         st = qk_tokenizer_create_bpe(&v, out);
     } else {
-        st = qk_error_set(QK_ERR_UNSUPPORTED, "%s: tokenizer.ggml.model '%s' is not supported "
-                          "(llama, gpt2)", path, model);
+        st = qk_error_set(QK_ERR_UNSUPPORTED,
+                          "%s: tokenizer.ggml.model '%s' is not supported "
+                          "(llama, gpt2)",
+                          path, model);
     }
     if (st != QK_OK) qk_error_prefix("%s", path);
 done:

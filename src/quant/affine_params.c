@@ -58,9 +58,7 @@ qk_status qk_affine_params_from_minmax(float min, float max, int32_t qmin, int32
             return qk_error_set(QK_ERR_OVERFLOW, "affine params: range [%g, %g] overflows f32",
                                 (double)min, (double)max);
         const float shifted = (float)qmin - nearbyintf(min_neg / scale);
-        zero_point = shifted < (float)qmin   ? qmin
-                     : shifted > (float)qmax ? qmax
-                                             : (int32_t)shifted;
+        zero_point = shifted < (float)qmin ? qmin : shifted > (float)qmax ? qmax : (int32_t)shifted;
     }
     if (!isfinite(scale))
         return qk_error_set(QK_ERR_OVERFLOW, "affine params: scale of [%g, %g] overflows f32",

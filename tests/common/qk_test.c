@@ -85,7 +85,9 @@ void qk_test_rng_seed(qk_test_rng *rng, uint64_t seed) {
     for (int i = 0; i < 4; i++) rng->s[i] = splitmix64(&seed);
 }
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static uint64_t rotl(uint64_t x, int k) {
+    return (x << k) | (x >> (64 - k));
+}
 
 uint64_t qk_test_rng_u64(qk_test_rng *rng) {
     uint64_t *s = rng->s;
@@ -146,11 +148,13 @@ double *qk_test_json_doubles(void *json_array, size_t *out_n) {
     double *out = malloc((n ? n : 1) * sizeof *out);
     for (size_t i = 0; i < n; i++) {
         json_t *v = json_array_get(arr, i);
-        if (json_is_number(v)) out[i] = json_number_value(v);
+        if (json_is_number(v))
+            out[i] = json_number_value(v);
         else if (json_is_string(v)) {
             const char *s = json_string_value(v); /* "nan", "inf", "-inf" */
             out[i] = strtod(s, NULL);
-        } else fail_msg("JSON array element %zu is not a number", i);
+        } else
+            fail_msg("JSON array element %zu is not a number", i);
     }
     *out_n = n;
     return out;

@@ -20,7 +20,8 @@ qk_llama_model *qk_test_random_model(const qk_llama_hparams *hp, uint64_t seed) 
     qk_test_rng rng;
     qk_test_rng_seed(&rng, seed);
     const int64_t E = hp->n_embd, F = hp->n_ff, V = hp->n_vocab;
-    const int64_t QD = (int64_t)hp->n_head * hp->head_dim, KD = (int64_t)hp->n_head_kv * hp->head_dim;
+    const int64_t QD = (int64_t)hp->n_head * hp->head_dim,
+                  KD = (int64_t)hp->n_head_kv * hp->head_dim;
     qk_llama_model *m;
     QK_ASSERT_OK(qk_llama_model_create(hp, &m));
     set_random(m, &rng, "token_embd.weight", 2, V, E, 0.0f, 1.0f);
@@ -29,8 +30,8 @@ qk_llama_model *qk_test_random_model(const qk_llama_hparams *hp, uint64_t seed) 
     const float ws = 1.0f / sqrtf((float)E), wf = 1.0f / sqrtf((float)F);
     char name[64];
     for (int l = 0; l < hp->n_layer; l++) {
-#define SET(suffix, nd, d0, d1, mean, sigma)                      \
-    snprintf(name, sizeof name, "blk.%d." suffix, l);             \
+#define SET(suffix, nd, d0, d1, mean, sigma)                                                       \
+    snprintf(name, sizeof name, "blk.%d." suffix, l);                                              \
     set_random(m, &rng, name, nd, d0, d1, mean, sigma)
         SET("attn_norm.weight", 1, E, 0, 1.0f, 0.2f);
         SET("attn_q.weight", 2, QD, E, 0.0f, ws);

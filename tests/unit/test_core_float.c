@@ -9,9 +9,15 @@
 #include <float.h>
 
 typedef float (*decode_fn)(uint32_t);
-static float dec_e4m3(uint32_t v) { return qk_fp8_e4m3_to_f32((uint8_t)v); }
-static float dec_e5m2(uint32_t v) { return qk_fp8_e5m2_to_f32((uint8_t)v); }
-static float dec_f16(uint32_t v) { return qk_f16_to_f32((uint16_t)v); }
+static float dec_e4m3(uint32_t v) {
+    return qk_fp8_e4m3_to_f32((uint8_t)v);
+}
+static float dec_e5m2(uint32_t v) {
+    return qk_fp8_e5m2_to_f32((uint8_t)v);
+}
+static float dec_f16(uint32_t v) {
+    return qk_f16_to_f32((uint16_t)v);
+}
 
 /* Nearest finite code to x by exhaustive search; ties go to the even code.
 ** Returns the magnitude code (sign handled by the caller). */
@@ -34,7 +40,7 @@ static void test_known_values(void **state) {
     assert_int_equal(qk_f32_to_f16(1.0f), 0x3C00);
     assert_int_equal(qk_f32_to_f16(-2.0f), 0xC000);
     assert_int_equal(qk_f32_to_f16(65504.0f), 0x7BFF);
-    assert_int_equal(qk_f32_to_f16(65520.0f), 0x7C00);      /* halfway to 2^16 rounds up: Inf */
+    assert_int_equal(qk_f32_to_f16(65520.0f), 0x7C00); /* halfway to 2^16 rounds up: Inf */
     assert_int_equal(qk_f32_to_f16(65519.996f), 0x7BFF);
     assert_int_equal(qk_f32_to_f16(5.9604645e-08f), 0x0001); /* 2^-24, smallest subnormal */
     assert_int_equal(qk_f32_to_f16(2.9802322e-08f), 0x0000); /* 2^-25: tie to even -> 0 */
@@ -48,9 +54,9 @@ static void test_known_values(void **state) {
     QK_ASSERT_F32_BITS_EQ(qk_f16_to_f32(0x3555), 0.333251953125f);
 
     assert_int_equal(qk_f32_to_bf16(1.0f), 0x3F80);
-    assert_int_equal(qk_f32_to_bf16(1.00390625f), 0x3F80);  /* tie: 1 + 2^-8 -> even (1.0) */
-    assert_int_equal(qk_f32_to_bf16(1.01171875f), 0x3F82);  /* tie: 1 + 3*2^-8 -> even up */
-    assert_int_equal(qk_f32_to_bf16(FLT_MAX), 0x7F80);      /* rounds to Inf */
+    assert_int_equal(qk_f32_to_bf16(1.00390625f), 0x3F80); /* tie: 1 + 2^-8 -> even (1.0) */
+    assert_int_equal(qk_f32_to_bf16(1.01171875f), 0x3F82); /* tie: 1 + 3*2^-8 -> even up */
+    assert_int_equal(qk_f32_to_bf16(FLT_MAX), 0x7F80);     /* rounds to Inf */
     assert_true(isnan(qk_bf16_to_f32(qk_f32_to_bf16(NAN))));
     QK_ASSERT_F32_BITS_EQ(qk_bf16_to_f32(0x0001), 9.18354962e-41f); /* bf16 subnormal */
 
@@ -93,8 +99,8 @@ static void test_f16_exhaustive_roundtrip(void **state) {
             assert_true(isnan(qk_f16_to_f32(qk_f32_to_f16(f))));
             continue;
         }
-        if (qk_f32_to_f16(f) != c) fail_msg("f16 code 0x%04x -> %g -> 0x%04x", c, (double)f,
-                                            qk_f32_to_f16(f));
+        if (qk_f32_to_f16(f) != c)
+            fail_msg("f16 code 0x%04x -> %g -> 0x%04x", c, (double)f, qk_f32_to_f16(f));
         if (hb != c) fail_msg("compiler _Float16 disagrees on decode of 0x%04x", c);
     }
 }
@@ -149,17 +155,20 @@ static void test_bf16_vs_neighbours(void **state) {
         double vu = isinf(fu) ? copysign(ldexp(1.0, 128), fu) : fu;
         double ed = fabs((double)f - fd), eu = fabs(vu - f);
         uint16_t want;
-        if (ed < eu) want = (uint16_t)(down >> 16);
-        else if (eu < ed) want = (uint16_t)(up >> 16);
-        else want = ((down >> 16) & 1) ? (uint16_t)(up >> 16) : (uint16_t)(down >> 16);
+        if (ed < eu)
+            want = (uint16_t)(down >> 16);
+        else if (eu < ed)
+            want = (uint16_t)(up >> 16);
+        else
+            want = ((down >> 16) & 1) ? (uint16_t)(up >> 16) : (uint16_t)(down >> 16);
         if (qk_f32_to_bf16(f) != want)
             fail_msg("bf16 of 0x%08x: got 0x%04x want 0x%04x", u, qk_f32_to_bf16(f), want);
         QK_ASSERT_F32_BITS_EQ(qk_bf16_to_f32((uint16_t)(u >> 16)), fd);
     }
 }
 
-static void check_fp8_against_brute(decode_fn dec, uint8_t (*enc)(float, bool),
-                                    uint32_t max_finite, double max_value) {
+static void check_fp8_against_brute(decode_fn dec, uint8_t (*enc)(float, bool), uint32_t max_finite,
+                                    double max_value) {
     qk_test_rng rng;
     qk_test_rng_seed(&rng, 7);
     /* every midpoint between adjacent codes, and random values in range */
@@ -169,8 +178,8 @@ static void check_fp8_against_brute(decode_fn dec, uint8_t (*enc)(float, bool),
         for (int k = 0; k < 3; k++) {
             uint32_t want = brute_nearest(probes[k], dec, max_finite);
             uint32_t got = enc(probes[k], true);
-            if (got != want) fail_msg("fp8 of %.9g: got 0x%02x want 0x%02x", (double)probes[k],
-                                      got, want);
+            if (got != want)
+                fail_msg("fp8 of %.9g: got 0x%02x want 0x%02x", (double)probes[k], got, want);
             if ((uint32_t)enc(-probes[k], true) != (want | 0x80u))
                 fail_msg("fp8 of %.9g (negative) differs", -(double)probes[k]);
         }
@@ -281,11 +290,16 @@ static void test_errors(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_known_values),        cmocka_unit_test(test_f16_exhaustive_roundtrip),
-        cmocka_unit_test(test_f16_vs_compiler),     cmocka_unit_test(test_bf16_vs_neighbours),
-        cmocka_unit_test(test_fp8_e4m3_exhaustive), cmocka_unit_test(test_fp8_e5m2_exhaustive),
-        cmocka_unit_test(test_f16_brute_subnormals), cmocka_unit_test(test_convert_bulk),
-        cmocka_unit_test(test_types_and_views),     cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_known_values),
+        cmocka_unit_test(test_f16_exhaustive_roundtrip),
+        cmocka_unit_test(test_f16_vs_compiler),
+        cmocka_unit_test(test_bf16_vs_neighbours),
+        cmocka_unit_test(test_fp8_e4m3_exhaustive),
+        cmocka_unit_test(test_fp8_e5m2_exhaustive),
+        cmocka_unit_test(test_f16_brute_subnormals),
+        cmocka_unit_test(test_convert_bulk),
+        cmocka_unit_test(test_types_and_views),
+        cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,15 +22,33 @@ static void fill_case(int c, float *x, int64_t n, uint64_t seed) {
     for (int64_t i = 0; i < n; i++) {
         const float g = qk_test_rng_normal(&rng);
         switch (c) {
-        case 0: x[i] = g; break;
-        case 1: x[i] = 0.0f; break;
-        case 2: x[i] = -2.5f; break;                                /* constant */
-        case 3: x[i] = i % 37 == 5 ? (i & 1 ? -300.0f : 500.0f) : g; break; /* outliers */
-        case 4: x[i] = g * 1e-40f; break;                           /* subnormal */
-        case 5: x[i] = g * 1e30f; break;                            /* huge */
-        case 6: x[i] = fabsf(g) + 1.0f; break;                      /* all positive */
-        case 7: x[i] = i % 3 == 0 ? -0.0f : (float)(i % 5) * 0.5f; break; /* grid, -0 */
-        default: x[i] = g * powf(10.0f, (float)(i % 9) - 4.0f); break;   /* wide range */
+        case 0:
+            x[i] = g;
+            break;
+        case 1:
+            x[i] = 0.0f;
+            break;
+        case 2:
+            x[i] = -2.5f;
+            break; /* constant */
+        case 3:
+            x[i] = i % 37 == 5 ? (i & 1 ? -300.0f : 500.0f) : g;
+            break; /* outliers */
+        case 4:
+            x[i] = g * 1e-40f;
+            break; /* subnormal */
+        case 5:
+            x[i] = g * 1e30f;
+            break; /* huge */
+        case 6:
+            x[i] = fabsf(g) + 1.0f;
+            break; /* all positive */
+        case 7:
+            x[i] = i % 3 == 0 ? -0.0f : (float)(i % 5) * 0.5f;
+            break; /* grid, -0 */
+        default:
+            x[i] = g * powf(10.0f, (float)(i % 9) - 4.0f);
+            break; /* wide range */
         }
     }
 }
@@ -78,8 +96,8 @@ static void check_scheme(const qk_affine_scheme *s, const float *x, int64_t rows
     for (int isa = QK_ISA_REF; isa <= QK_ISA_AVX512; isa++) {
         if (!qk_affine_kern_for(isa)) continue;
         memset(codes, 0xA5, (size_t)(rows * cols));
-        QK_ASSERT_OK(qk_kernels_affine_quantize_rows_isa((qk_isa)isa, s, x, rows, cols, codes,
-                                                         scales, zps));
+        QK_ASSERT_OK(
+            qk_kernels_affine_quantize_rows_isa((qk_isa)isa, s, x, rows, cols, codes, scales, zps));
         for (int64_t i = 0; i < rows * cols; i++)
             if (codes[i] != ((uint8_t *)ref.codes)[i])
                 fail_msg("%s %s bits %d sym %d G %d %lldx%lld: code %lld is %u, reference %u", what,
@@ -87,7 +105,8 @@ static void check_scheme(const qk_affine_scheme *s, const float *x, int64_t rows
                          (long long)rows, (long long)cols, (long long)i, codes[i],
                          ((uint8_t *)ref.codes)[i]);
         for (int64_t g = 0; g < ng; g++) {
-            if (memcmp(&scales[g], &ref.scales[g], sizeof(float)) != 0 || zps[g] != ref.zero_points[g])
+            if (memcmp(&scales[g], &ref.scales[g], sizeof(float)) != 0 ||
+                zps[g] != ref.zero_points[g])
                 fail_msg("%s %s group %lld: scale %a zp %d, reference %a zp %d", what,
                          qk_isa_name((qk_isa)isa), (long long)g, (double)scales[g], zps[g],
                          (double)ref.scales[g], ref.zero_points[g]);
@@ -113,7 +132,9 @@ static void test_variants_match_reference(void **state) {
                         s.granularity = QK_GRAN_GROUP;
                         s.group_size = groups[gi];
                         /* vary the scale type and range kind with the case */
-                        s.scale_type = c % 3 == 0 ? QK_TYPE_F32 : c % 3 == 1 ? QK_TYPE_F16 : QK_TYPE_BF16;
+                        s.scale_type = c % 3 == 0   ? QK_TYPE_F32
+                                       : c % 3 == 1 ? QK_TYPE_F16
+                                                    : QK_TYPE_BF16;
                         if (c == 5 && s.scale_type != QK_TYPE_F32) continue; /* f16 overflows */
                         if (sym && c % 2) s.range = QK_QRANGE_SIGNED;
                         if (!sym && c == 8) s.range = QK_QRANGE_SIGNED;

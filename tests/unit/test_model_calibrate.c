@@ -87,8 +87,15 @@ static void check_input(const qk_calib_stats *st, const record *r, int layer, qk
 
 static void test_statistics_and_file(void **state) {
     (void)state;
-    qk_llama_hparams hp = {.n_vocab = 40, .n_embd = 16, .n_ff = 24, .n_layer = 2, .n_head = 4,
-                           .n_head_kv = 2, .head_dim = 4, .n_ctx_train = 64, .rms_eps = 1e-5f,
+    qk_llama_hparams hp = {.n_vocab = 40,
+                           .n_embd = 16,
+                           .n_ff = 24,
+                           .n_layer = 2,
+                           .n_head = 4,
+                           .n_head_kv = 2,
+                           .head_dim = 4,
+                           .n_ctx_train = 64,
+                           .rms_eps = 1e-5f,
                            .rope_theta = 10000.0f};
     qk_llama_model *m = qk_test_random_model(&hp, 77);
     int32_t windows[3 * 12];
@@ -120,20 +127,23 @@ static void test_statistics_and_file(void **state) {
     assert_ptr_equal(a.sum_x2, b.sum_x2);
     float imp[24];
     QK_ASSERT_OK(qk_calib_stats_importance(st, "blk.0.ffn_down.weight", imp, 24));
-    for (int j = 0; j < 24; j++) QK_ASSERT_NEAR_REL(imp[j], r->x2[0][QK_LINEAR_DOWN][j] / 36.0, 1e-6);
+    for (int j = 0; j < 24; j++)
+        QK_ASSERT_NEAR_REL(imp[j], r->x2[0][QK_LINEAR_DOWN][j] / 36.0, 1e-6);
     QK_ASSERT_STATUS(qk_calib_stats_importance(st, "blk.0.ffn_down.weight", imp, 23), QK_ERR_SHAPE);
     QK_ASSERT_STATUS(qk_calib_stats_get_by_name(st, "token_embd.weight", &a), QK_ERR_NOT_FOUND);
 
     /* save and load: identical numbers */
     const char *path = qk_test_tmp_path("stats.gguf");
-    qk_calib_meta meta = {.text_path = "calib.txt", .text_sha256 = "00ff",
+    qk_calib_meta meta = {.text_path = "calib.txt",
+                          .text_sha256 = "00ff",
                           .sampling = {.n_samples = 3, .sample_len = 12, .seed = 9, .bos = -1},
                           .n_samples_used = 3};
     QK_ASSERT_OK(qk_calib_stats_save(st, &meta, path));
     qk_calib_stats *back;
     QK_ASSERT_OK(qk_calib_stats_load(path, &back));
     for (int l = -1; l < 2; l++)
-        for (int w = l < 0 ? QK_LINEAR_OUTPUT : 0; w <= (l < 0 ? QK_LINEAR_OUTPUT : QK_LINEAR_DOWN); w++) {
+        for (int w = l < 0 ? QK_LINEAR_OUTPUT : 0; w <= (l < 0 ? QK_LINEAR_OUTPUT : QK_LINEAR_DOWN);
+             w++) {
             QK_ASSERT_OK(qk_calib_stats_get(st, l, (qk_llama_linear)w, &a));
             QK_ASSERT_OK(qk_calib_stats_get(back, l, (qk_llama_linear)w, &b));
             assert_int_equal(a.n_rows, b.n_rows);
@@ -152,7 +162,8 @@ static void test_statistics_and_file(void **state) {
     QK_ASSERT_STATUS(qk_calib_stats_load(other, &back), QK_ERR_CORRUPT);
 
     for (int l = 0; l < 8; l++)
-        for (int w = 0; w < QK_LINEAR_COUNT; w++) free(r->x2[l][w]), free(r->ax[l][w]), free(r->xtx[l][w]);
+        for (int w = 0; w < QK_LINEAR_COUNT; w++)
+            free(r->x2[l][w]), free(r->ax[l][w]), free(r->xtx[l][w]);
     free(r);
     qk_llama_context_free(ctx);
     qk_calib_stats_free(st);
@@ -190,8 +201,13 @@ static void test_file_states_impossible_shape(void **state) {
     const char *path = qk_test_tmp_path("calib_shape.gguf");
     qk_calib_stats *st = NULL;
     /* the fuzzer's shape: 16,774,913 layers of 32 columns in a file of a few hundred bytes */
-    qk_llama_hparams hp = {.n_vocab = 4, .n_embd = 32, .n_ff = 64, .n_layer = 16774913,
-                           .n_head = 2, .n_head_kv = 1, .head_dim = 16};
+    qk_llama_hparams hp = {.n_vocab = 4,
+                           .n_embd = 32,
+                           .n_ff = 64,
+                           .n_layer = 16774913,
+                           .n_head = 2,
+                           .n_head_kv = 1,
+                           .head_dim = 16};
     write_calib_header(path, &hp, false);
     QK_ASSERT_STATUS(qk_calib_stats_load(path, &st), QK_ERR_CORRUPT);
     assert_null(st);
@@ -221,8 +237,14 @@ static void test_file_states_impossible_shape(void **state) {
     assert_non_null(strstr(qk_last_error(), path));
 
     /* a complete file of 3.4 MB (X^T X of 128..384 columns) loads, rows intact */
-    qk_llama_hparams big = {.n_vocab = 8, .n_embd = 128, .n_ff = 384, .n_layer = 2, .n_head = 4,
-                            .n_head_kv = 2, .head_dim = 32, .rms_eps = 1e-5f,
+    qk_llama_hparams big = {.n_vocab = 8,
+                            .n_embd = 128,
+                            .n_ff = 384,
+                            .n_layer = 2,
+                            .n_head = 4,
+                            .n_head_kv = 2,
+                            .head_dim = 32,
+                            .rms_eps = 1e-5f,
                             .rope_theta = 10000.0f};
     QK_ASSERT_OK(qk_calib_stats_create(&big, true, &st));
     float *rows = calloc(2 * 384, sizeof *rows);

@@ -24,7 +24,7 @@ static qk_llama_model *build(ref_model *r, const qk_llama_hparams *hp, uint64_t 
     r->embd = qk_llama_model_token_embd(m)->data;
     r->out = qk_llama_model_output(m)->data;
     r->out_norm = qk_llama_model_output_norm(m)->data;
-    const float ***arrays[] = {&r->attn_norm, &r->wq, &r->wk, &r->wv, &r->wo, &r->bq,
+    const float ***arrays[] = {&r->attn_norm, &r->wq, &r->wk,       &r->wv, &r->wo, &r->bq,
                                &r->bk,        &r->bv, &r->ffn_norm, &r->wg, &r->wu, &r->wd};
     for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
         *arrays[i] = calloc((size_t)hp->n_layer, sizeof(float *));
@@ -47,7 +47,7 @@ static void set(qk_llama_model *m, const char *name, float *data, int32_t ndim, 
 }
 
 static void free_ref(ref_model *r) {
-    const float **arrays[] = {r->attn_norm, r->wq, r->wk, r->wv, r->wo, r->bq,
+    const float **arrays[] = {r->attn_norm, r->wq, r->wk,       r->wv, r->wo, r->bq,
                               r->bk,        r->bv, r->ffn_norm, r->wg, r->wu, r->wd};
     for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) free(arrays[i]);
 }
@@ -115,7 +115,8 @@ static double *ref_forward(const ref_model *r, const int32_t *tokens, int T) {
                 for (int j = 0; j <= p; j++) sum += (sc[j] = exp(sc[j] - mx));
                 for (int i = 0; i < hd; i++) {
                     double o = 0;
-                    for (int j = 0; j <= p; j++) o += sc[j] / sum * Vc[((size_t)l * T + j) * KD + gkv * hd + i];
+                    for (int j = 0; j <= p; j++)
+                        o += sc[j] / sum * Vc[((size_t)l * T + j) * KD + gkv * hd + i];
                     att[h * hd + i] = o;
                 }
             }
@@ -141,7 +142,8 @@ static void check_model(const qk_llama_hparams *hp, uint64_t seed, int T) {
     qk_test_rng rng;
     qk_test_rng_seed(&rng, seed + 1);
     int32_t *tokens = malloc((size_t)T * sizeof *tokens);
-    for (int t = 0; t < T; t++) tokens[t] = (int32_t)(qk_test_rng_u64(&rng) % (uint64_t)hp->n_vocab);
+    for (int t = 0; t < T; t++)
+        tokens[t] = (int32_t)(qk_test_rng_u64(&rng) % (uint64_t)hp->n_vocab);
     double *want = ref_forward(&r, tokens, T);
 
     qk_llama_context *ctx;
@@ -156,7 +158,8 @@ static void check_model(const qk_llama_hparams *hp, uint64_t seed, int T) {
     /* f32 arithmetic over a few hundred terms: relative error ~1e-6 per
     ** op, amplified by depth; 1e-4 of the logit scale is ample yet far
     ** below any real bug (a wrong rotation or mask changes logits by O(1)). */
-    if (max_err > 1e-4 * max_abs) fail_msg("batched logits differ from reference by %g (scale %g)", max_err, max_abs);
+    if (max_err > 1e-4 * max_abs)
+        fail_msg("batched logits differ from reference by %g (scale %g)", max_err, max_abs);
 
     /* token-by-token through the KV cache, in uneven pieces */
     qk_llama_context_reset(ctx);
@@ -181,17 +184,33 @@ static void check_model(const qk_llama_hparams *hp, uint64_t seed, int T) {
 
 static void test_forward_gqa_untied(void **state) {
     (void)state;
-    qk_llama_hparams hp = {.n_vocab = 37, .n_embd = 24, .n_ff = 40, .n_layer = 2, .n_head = 6,
-                           .n_head_kv = 2, .head_dim = 4, .n_ctx_train = 64, .rms_eps = 1e-5f,
+    qk_llama_hparams hp = {.n_vocab = 37,
+                           .n_embd = 24,
+                           .n_ff = 40,
+                           .n_layer = 2,
+                           .n_head = 6,
+                           .n_head_kv = 2,
+                           .head_dim = 4,
+                           .n_ctx_train = 64,
+                           .rms_eps = 1e-5f,
                            .rope_theta = 10000.0f};
     check_model(&hp, 11, 19);
 }
 
 static void test_forward_tied_bias_mha(void **state) {
     (void)state;
-    qk_llama_hparams hp = {.n_vocab = 50, .n_embd = 32, .n_ff = 56, .n_layer = 3, .n_head = 4,
-                           .n_head_kv = 4, .head_dim = 8, .n_ctx_train = 64, .rms_eps = 1e-6f,
-                           .rope_theta = 500.0f, .attn_bias = true, .tied_output = true,
+    qk_llama_hparams hp = {.n_vocab = 50,
+                           .n_embd = 32,
+                           .n_ff = 56,
+                           .n_layer = 3,
+                           .n_head = 4,
+                           .n_head_kv = 4,
+                           .head_dim = 8,
+                           .n_ctx_train = 64,
+                           .rms_eps = 1e-6f,
+                           .rope_theta = 500.0f,
+                           .attn_bias = true,
+                           .tied_output = true,
                            .rope_neox = true};
     check_model(&hp, 12, 23);
 }
@@ -199,8 +218,15 @@ static void test_forward_tied_bias_mha(void **state) {
 static void test_forward_head_dim_not_embd_over_heads(void **state) {
     (void)state;
     /* head_dim * n_head != n_embd (allowed by some configs) */
-    qk_llama_hparams hp = {.n_vocab = 20, .n_embd = 16, .n_ff = 24, .n_layer = 1, .n_head = 2,
-                           .n_head_kv = 1, .head_dim = 10, .n_ctx_train = 64, .rms_eps = 1e-5f,
+    qk_llama_hparams hp = {.n_vocab = 20,
+                           .n_embd = 16,
+                           .n_ff = 24,
+                           .n_layer = 1,
+                           .n_head = 2,
+                           .n_head_kv = 1,
+                           .head_dim = 10,
+                           .n_ctx_train = 64,
+                           .rms_eps = 1e-5f,
                            .rope_theta = 10000.0f};
     check_model(&hp, 13, 9);
 }
@@ -220,8 +246,15 @@ static void record_hook(void *user, int32_t layer, qk_llama_linear which, const 
 
 static void test_hooks_and_errors(void **state) {
     (void)state;
-    qk_llama_hparams hp = {.n_vocab = 30, .n_embd = 16, .n_ff = 24, .n_layer = 2, .n_head = 2,
-                           .n_head_kv = 1, .head_dim = 8, .n_ctx_train = 64, .rms_eps = 1e-5f,
+    qk_llama_hparams hp = {.n_vocab = 30,
+                           .n_embd = 16,
+                           .n_ff = 24,
+                           .n_layer = 2,
+                           .n_head = 2,
+                           .n_head_kv = 1,
+                           .head_dim = 8,
+                           .n_ctx_train = 64,
+                           .rms_eps = 1e-5f,
                            .rope_theta = 10000.0f};
     ref_model r;
     qk_llama_model *m = build(&r, &hp, 5);
@@ -261,8 +294,15 @@ static void test_hooks_and_errors(void **state) {
 ** by softmax of a known logit vector, so the perplexity is known exactly. */
 static void test_perplexity_known_value(void **state) {
     (void)state;
-    qk_llama_hparams hp = {.n_vocab = 4, .n_embd = 2, .n_ff = 2, .n_layer = 1, .n_head = 1,
-                           .n_head_kv = 1, .head_dim = 2, .n_ctx_train = 64, .rms_eps = 1e-5f,
+    qk_llama_hparams hp = {.n_vocab = 4,
+                           .n_embd = 2,
+                           .n_ff = 2,
+                           .n_layer = 1,
+                           .n_head = 1,
+                           .n_head_kv = 1,
+                           .head_dim = 2,
+                           .n_ctx_train = 64,
+                           .rms_eps = 1e-5f,
                            .rope_theta = 10000.0f};
     qk_llama_model *m;
     QK_ASSERT_OK(qk_llama_model_create(&hp, &m));
@@ -275,7 +315,8 @@ static void test_perplexity_known_value(void **state) {
     set(m, "output_norm.weight", ones, 1, 2, 0);
     set(m, "blk.0.attn_norm.weight", ones, 1, 2, 0);
     set(m, "blk.0.ffn_norm.weight", ones, 1, 2, 0);
-    const char *mats[] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+    const char *mats[] = {"attn_q",   "attn_k", "attn_v",  "attn_output",
+                          "ffn_gate", "ffn_up", "ffn_down"};
     char name[64];
     for (int i = 0; i < 7; i++) {
         snprintf(name, sizeof name, "blk.0.%s.weight", mats[i]);
@@ -313,9 +354,17 @@ static void test_perplexity_known_value(void **state) {
 ** logits, for two sequences at once. */
 static void test_layer_by_layer_equals_decode(void **state) {
     (void)state;
-    qk_llama_hparams hp = {.n_vocab = 33, .n_embd = 24, .n_ff = 40, .n_layer = 3, .n_head = 6,
-                           .n_head_kv = 3, .head_dim = 4, .n_ctx_train = 64, .rms_eps = 1e-5f,
-                           .rope_theta = 10000.0f, .attn_bias = true};
+    qk_llama_hparams hp = {.n_vocab = 33,
+                           .n_embd = 24,
+                           .n_ff = 40,
+                           .n_layer = 3,
+                           .n_head = 6,
+                           .n_head_kv = 3,
+                           .head_dim = 4,
+                           .n_ctx_train = 64,
+                           .rms_eps = 1e-5f,
+                           .rope_theta = 10000.0f,
+                           .attn_bias = true};
     qk_llama_model *m = qk_test_random_model(&hp, 21);
     enum { T = 13 };
     int32_t tokens[2 * T];
@@ -323,7 +372,8 @@ static void test_layer_by_layer_equals_decode(void **state) {
     float *x = malloc(2 * T * 24 * sizeof *x);
     QK_ASSERT_OK(qk_llama_embed(m, tokens, 2 * T, x));
     for (int l = 0; l < 3; l++)
-        QK_ASSERT_OK(qk_llama_layer_forward(&hp, l, qk_llama_model_layer(m, l), x, 2, T, NULL, NULL));
+        QK_ASSERT_OK(
+            qk_llama_layer_forward(&hp, l, qk_llama_model_layer(m, l), x, 2, T, NULL, NULL));
     qk_llama_context *ctx;
     QK_ASSERT_OK(qk_llama_context_create(m, T, &ctx));
     float logits[T * 33], mine[33], xn[24];

@@ -22,19 +22,19 @@ typedef struct tensor_desc {
 static int fixture_tensors(tensor_desc *t) {
     int n = 0;
     const int64_t E = 256, F = 768, KV = 128, V = 4096;
-#define ADD(nm, nd, a, b)                                                   \
-    do {                                                                    \
-        snprintf(t[n].name, sizeof t[n].name, "%s", nm);                     \
-        t[n].ndim = nd, t[n].shape[0] = a, t[n].shape[1] = b;                \
-        n++;                                                                \
+#define ADD(nm, nd, a, b)                                                                          \
+    do {                                                                                           \
+        snprintf(t[n].name, sizeof t[n].name, "%s", nm);                                           \
+        t[n].ndim = nd, t[n].shape[0] = a, t[n].shape[1] = b;                                      \
+        n++;                                                                                       \
     } while (0)
     ADD("token_embd.weight", 2, V, E);
     for (int l = 0; l < 6; l++) {
         char b[64];
-        const char *names[] = {"attn_norm", "attn_q", "attn_k", "attn_v", "attn_output",
+        const char *names[] = {"attn_norm", "attn_q",   "attn_k", "attn_v",  "attn_output",
                                "ffn_norm",  "ffn_gate", "ffn_up", "ffn_down"};
-        const int64_t shapes[][3] = {{1, E, 0}, {2, E, E},  {2, KV, E}, {2, KV, E}, {2, E, E},
-                                     {1, E, 0}, {2, F, E},  {2, F, E},  {2, E, F}};
+        const int64_t shapes[][3] = {{1, E, 0}, {2, E, E}, {2, KV, E}, {2, KV, E}, {2, E, E},
+                                     {1, E, 0}, {2, F, E}, {2, F, E},  {2, E, F}};
         for (int i = 0; i < 9; i++) {
             snprintf(b, sizeof b, "blk.%d.%s.weight", l, names[i]);
             ADD(b, (int32_t)shapes[i][0], shapes[i][1], shapes[i][2]);
@@ -58,7 +58,8 @@ static uint64_t data_bytes(const char *type_name, bool pure) {
     uint64_t total = 0;
     for (int i = 0; i < n; i++) {
         qk_type type;
-        QK_ASSERT_OK(qk_mix_choose(&opt, &m, t[i].name, QK_TYPE_F32, t[i].ndim, t[i].shape, &type, NULL));
+        QK_ASSERT_OK(
+            qk_mix_choose(&opt, &m, t[i].name, QK_TYPE_F32, t[i].ndim, t[i].shape, &type, NULL));
         size_t bytes;
         int64_t numel = t[i].shape[0] * (t[i].ndim > 1 ? t[i].shape[1] : 1);
         QK_ASSERT_OK(qk_type_row_bytes(type, numel, &bytes));
@@ -79,18 +80,19 @@ static void test_fixture_sizes_match_llama_quantize(void **state) {
     const struct {
         const char *ref_name, *type;
         bool pure;
-    } cases[] = {{"Q8_0", "q8_0", false},         {"Q4_0", "q4_0", false},
-                 {"Q4_K_M", "q4_k_m", false},     {"Q4_K_S", "q4_k_s", false},
-                 {"Q3_K_M", "q3_k_m", false},     {"Q5_K_M", "q5_k_m", false},
-                 {"Q4_K-pure", "q4_k", false},    {"Q6_K-pure", "q6_k", true},
-                 {"Q2_K-pure", "q2_k", true},     {"Q4_0-pure", "q4_0", true}};
+    } cases[] = {{"Q8_0", "q8_0", false},      {"Q4_0", "q4_0", false},
+                 {"Q4_K_M", "q4_k_m", false},  {"Q4_K_S", "q4_k_s", false},
+                 {"Q3_K_M", "q3_k_m", false},  {"Q5_K_M", "q5_k_m", false},
+                 {"Q4_K-pure", "q4_k", false}, {"Q6_K-pure", "q6_k", true},
+                 {"Q2_K-pure", "q2_k", true},  {"Q4_0-pure", "q4_0", true}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         json_t *v = json_object_get(bytes, cases[i].ref_name);
         assert_non_null(v);
         uint64_t want = (uint64_t)json_integer_value(v) - header;
         uint64_t got = data_bytes(cases[i].type, cases[i].pure);
-        if (got != want) fail_msg("%s: tensor data %llu bytes, llama-quantize's file has %llu",
-                                  cases[i].ref_name, (unsigned long long)got, (unsigned long long)want);
+        if (got != want)
+            fail_msg("%s: tensor data %llu bytes, llama-quantize's file has %llu",
+                     cases[i].ref_name, (unsigned long long)got, (unsigned long long)want);
     }
     json_decref(ref);
 }
@@ -115,16 +117,22 @@ static void test_rules_by_hand(void **state) {
     assert_int_equal(choose("q4_k_m", "blk.0.attn_v.weight", 1024, 4096, 32, 4, &r), QK_TYPE_Q6_K);
     assert_int_equal(r, QK_MIX_RULE);
     assert_int_equal(choose("q4_k_m", "blk.4.attn_v.weight", 1024, 4096, 32, 4, &r), QK_TYPE_Q4_K);
-    assert_int_equal(choose("q4_k_m", "blk.6.ffn_down.weight", 4096, 11008, 32, 4, &r), QK_TYPE_Q6_K);
-    assert_int_equal(choose("q4_k_m", "blk.7.ffn_down.weight", 4096, 11008, 32, 4, &r), QK_TYPE_Q4_K);
-    assert_int_equal(choose("q4_k_m", "blk.29.ffn_down.weight", 4096, 11008, 32, 4, &r), QK_TYPE_Q6_K);
+    assert_int_equal(choose("q4_k_m", "blk.6.ffn_down.weight", 4096, 11008, 32, 4, &r),
+                     QK_TYPE_Q6_K);
+    assert_int_equal(choose("q4_k_m", "blk.7.ffn_down.weight", 4096, 11008, 32, 4, &r),
+                     QK_TYPE_Q4_K);
+    assert_int_equal(choose("q4_k_m", "blk.29.ffn_down.weight", 4096, 11008, 32, 4, &r),
+                     QK_TYPE_Q6_K);
     assert_int_equal(choose("q2_k", "blk.3.attn_v.weight", 1024, 4096, 32, 4, &r), QK_TYPE_Q4_K);
     assert_int_equal(choose("q2_k", "blk.3.attn_v.weight", 4096, 4096, 32, 1, &r), QK_TYPE_Q3_K);
     assert_int_equal(choose("q3_k_m", "blk.1.attn_v.weight", 4096, 4096, 32, 1, &r), QK_TYPE_Q5_K);
     assert_int_equal(choose("q3_k_m", "blk.2.attn_v.weight", 4096, 4096, 32, 1, &r), QK_TYPE_Q4_K);
-    assert_int_equal(choose("q3_k_m", "blk.1.ffn_down.weight", 4096, 4096, 32, 1, &r), QK_TYPE_Q5_K);
-    assert_int_equal(choose("q3_k_m", "blk.2.ffn_down.weight", 4096, 4096, 32, 1, &r), QK_TYPE_Q4_K);
-    assert_int_equal(choose("q3_k_m", "blk.2.attn_output.weight", 4096, 4096, 32, 1, &r), QK_TYPE_Q4_K);
+    assert_int_equal(choose("q3_k_m", "blk.1.ffn_down.weight", 4096, 4096, 32, 1, &r),
+                     QK_TYPE_Q5_K);
+    assert_int_equal(choose("q3_k_m", "blk.2.ffn_down.weight", 4096, 4096, 32, 1, &r),
+                     QK_TYPE_Q4_K);
+    assert_int_equal(choose("q3_k_m", "blk.2.attn_output.weight", 4096, 4096, 32, 1, &r),
+                     QK_TYPE_Q4_K);
     assert_int_equal(choose("q4_0", "output.weight", 32000, 4096, 32, 1, &r), QK_TYPE_Q6_K);
     assert_int_equal(r, QK_MIX_OUTPUT);
     assert_int_equal(choose("q8_0", "output.weight", 32000, 4096, 32, 1, &r), QK_TYPE_Q8_0);

@@ -92,21 +92,35 @@ static void test_hf_to_f32_matches_convert_hf_to_gguf(void **state) {
         QK_ASSERT_OK(qk_gguf_reader_tensor_info(mine, j, &m));
         assert_int_equal(m.type, QK_TYPE_F32);
         assert_int_equal(m.nbytes, r.nbytes);
-        if (memcmp(m.data, r.data, r.nbytes) != 0) fail_msg("tensor %s differs from llama.cpp's", r.name);
+        if (memcmp(m.data, r.data, r.nbytes) != 0)
+            fail_msg("tensor %s differs from llama.cpp's", r.name);
     }
     /* every key llama.cpp's loader reads, with llama.cpp's value */
-    const char *keys[] = {"general.architecture", "llama.block_count", "llama.context_length",
-                          "llama.embedding_length", "llama.feed_forward_length",
-                          "llama.attention.head_count", "llama.attention.head_count_kv",
-                          "llama.rope.freq_base", "llama.attention.layer_norm_rms_epsilon",
-                          "general.file_type", "llama.vocab_size", "llama.rope.dimension_count",
-                          "tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens",
-                          "tokenizer.ggml.scores", "tokenizer.ggml.token_type",
-                          "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
-                          "tokenizer.ggml.add_bos_token", "tokenizer.ggml.add_eos_token",
+    const char *keys[] = {"general.architecture",
+                          "llama.block_count",
+                          "llama.context_length",
+                          "llama.embedding_length",
+                          "llama.feed_forward_length",
+                          "llama.attention.head_count",
+                          "llama.attention.head_count_kv",
+                          "llama.rope.freq_base",
+                          "llama.attention.layer_norm_rms_epsilon",
+                          "general.file_type",
+                          "llama.vocab_size",
+                          "llama.rope.dimension_count",
+                          "tokenizer.ggml.model",
+                          "tokenizer.ggml.pre",
+                          "tokenizer.ggml.tokens",
+                          "tokenizer.ggml.scores",
+                          "tokenizer.ggml.token_type",
+                          "tokenizer.ggml.bos_token_id",
+                          "tokenizer.ggml.eos_token_id",
+                          "tokenizer.ggml.add_bos_token",
+                          "tokenizer.ggml.add_eos_token",
                           "general.quantization_version"};
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
-        int64_t a = qk_gguf_reader_find_key(mine, keys[k]), b = qk_gguf_reader_find_key(ref, keys[k]);
+        int64_t a = qk_gguf_reader_find_key(mine, keys[k]),
+                b = qk_gguf_reader_find_key(ref, keys[k]);
         if (a < 0) fail_msg("key %s missing", keys[k]);
         assert_true(b >= 0);
         qk_gguf_value va, vb;
@@ -122,7 +136,8 @@ static void test_hf_to_f32_matches_convert_hf_to_gguf(void **state) {
                 uint64_t la, lb;
                 QK_ASSERT_OK(qk_gguf_reader_arr_str(mine, a, e, &sa, &la));
                 QK_ASSERT_OK(qk_gguf_reader_arr_str(ref, b, e, &sb, &lb));
-                if (la != lb || memcmp(sa, sb, la) != 0) fail_msg("%s[%llu] differs", keys[k], (unsigned long long)e);
+                if (la != lb || memcmp(sa, sb, la) != 0)
+                    fail_msg("%s[%llu] differs", keys[k], (unsigned long long)e);
             }
         } else if (va.type == QK_GGUF_ARRAY) {
             assert_memory_equal(va.data, vb.data, va.n * qk_gguf_value_type_size(va.elem_type));
@@ -159,10 +174,12 @@ static void test_llama2c_vocabulary_as_llama_cpp(void **state) {
     qk_quantize_options opt;
     qk_quantize_options_init(&opt, &req);
     opt.tokenizer_path = qk_test_fixture("models/stories260k/tok512.bin");
-    QK_ASSERT_OK(qk_quantize_model(qk_test_fixture("models/stories260k/stories260K.bin"), out, &opt, NULL));
+    QK_ASSERT_OK(
+        qk_quantize_model(qk_test_fixture("models/stories260k/stories260K.bin"), out, &opt, NULL));
     qk_gguf_reader *mine, *ref;
     QK_ASSERT_OK(qk_gguf_reader_open(out, &mine));
-    QK_ASSERT_OK(qk_gguf_reader_open(qk_test_fixture("golden/llama.cpp/stories260k/stories260K-f32.gguf"), &ref));
+    QK_ASSERT_OK(qk_gguf_reader_open(
+        qk_test_fixture("golden/llama.cpp/stories260k/stories260K-f32.gguf"), &ref));
     int64_t a = qk_gguf_reader_find_key(mine, "tokenizer.ggml.tokens");
     int64_t b = qk_gguf_reader_find_key(ref, "tokenizer.ggml.tokens");
     assert_true(a >= 0 && b >= 0);
@@ -172,13 +189,15 @@ static void test_llama2c_vocabulary_as_llama_cpp(void **state) {
         QK_ASSERT_OK(qk_gguf_reader_arr_str(mine, a, i, &sa, &la));
         QK_ASSERT_OK(qk_gguf_reader_arr_str(ref, b, i, &sb, &lb));
         if (la != lb || memcmp(sa, sb, la) != 0)
-            fail_msg("token %llu: '%.*s' != llama.cpp's '%.*s'", (unsigned long long)i, (int)la, sa, (int)lb, sb);
+            fail_msg("token %llu: '%.*s' != llama.cpp's '%.*s'", (unsigned long long)i, (int)la, sa,
+                     (int)lb, sb);
     }
     float sc_a[512], sc_b[512];
     int32_t ty_a[512], ty_b[512];
     QK_ASSERT_OK(qk_gguf_reader_copy_arr(mine, "tokenizer.ggml.scores", QK_GGUF_F32, sc_a, 512));
     QK_ASSERT_OK(qk_gguf_reader_copy_arr(ref, "tokenizer.ggml.scores", QK_GGUF_F32, sc_b, 512));
-    QK_ASSERT_OK(qk_gguf_reader_copy_arr(mine, "tokenizer.ggml.token_type", QK_GGUF_I32, ty_a, 512));
+    QK_ASSERT_OK(
+        qk_gguf_reader_copy_arr(mine, "tokenizer.ggml.token_type", QK_GGUF_I32, ty_a, 512));
     QK_ASSERT_OK(qk_gguf_reader_copy_arr(ref, "tokenizer.ggml.token_type", QK_GGUF_I32, ty_b, 512));
     assert_memory_equal(sc_a, sc_b, sizeof sc_a);
     assert_memory_equal(ty_a, ty_b, sizeof ty_a);

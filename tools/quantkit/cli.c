@@ -21,9 +21,12 @@ static bool parse_int(const char *text, int64_t *out) {
     long long v = strtoll(text, &end, 10);
     if (errno || end == text) return false;
     int64_t mult = 1;
-    if (*end == 'k' || *end == 'K') mult = 1000, end++;
-    else if (*end == 'M') mult = 1000000, end++;
-    else if (*end == 'G') mult = 1000000000, end++;
+    if (*end == 'k' || *end == 'K')
+        mult = 1000, end++;
+    else if (*end == 'M')
+        mult = 1000000, end++;
+    else if (*end == 'G')
+        mult = 1000000000, end++;
     if (*end) return false;
     if (v > INT64_MAX / mult || v < INT64_MIN / mult) return false;
     *out = (int64_t)v * mult;
@@ -41,10 +44,10 @@ bool cli_parse_size(const char *text, uint64_t *out) {
         static const struct {
             const char *suffix;
             double mult;
-        } units[] = {{"b", 1},       {"kb", 1e3},   {"k", 1e3},          {"mb", 1e6},
-                     {"m", 1e6},     {"gb", 1e9},   {"g", 1e9},          {"tb", 1e12},
-                     {"kib", 1024.}, {"mib", 1048576.}, {"gib", 1073741824.},
-                     {"tib", 1099511627776.}};
+        } units[] = {{"b", 1},          {"kb", 1e3},          {"k", 1e3},
+                     {"mb", 1e6},       {"m", 1e6},           {"gb", 1e9},
+                     {"g", 1e9},        {"tb", 1e12},         {"kib", 1024.},
+                     {"mib", 1048576.}, {"gib", 1073741824.}, {"tib", 1099511627776.}};
         size_t i;
         for (i = 0; i < sizeof units / sizeof units[0]; i++)
             if (strcasecmp(end, units[i].suffix) == 0) break;
@@ -66,8 +69,8 @@ static const cli_option *find_option(const cli_option *options, size_t n, const 
 }
 
 bool cli_parse(const char *command, int argc, char **argv, const cli_option *options,
-               size_t n_options, cli_common *common, const char **positional,
-               int max_positional, int *n_positional) {
+               size_t n_options, cli_common *common, const char **positional, int max_positional,
+               int *n_positional) {
     const cli_option common_opts[] = {
         {"json", CLI_FLAG, &common->json, "machine-readable output: one JSON object on stdout"},
         {"threads", CLI_INT, &common->threads, "number of threads (default: all cores)"},
@@ -127,8 +130,12 @@ bool cli_parse(const char *command, int argc, char **argv, const cli_option *opt
         }
         bool ok = true;
         switch (opt->kind) {
-        case CLI_STRING: *(const char **)opt->target = value; break;
-        case CLI_INT: ok = parse_int(value, (int64_t *)opt->target); break;
+        case CLI_STRING:
+            *(const char **)opt->target = value;
+            break;
+        case CLI_INT:
+            ok = parse_int(value, (int64_t *)opt->target);
+            break;
         case CLI_DOUBLE: {
             char *end;
             errno = 0;
@@ -136,14 +143,19 @@ bool cli_parse(const char *command, int argc, char **argv, const cli_option *opt
             ok = !errno && end != value && *end == '\0';
             break;
         }
-        case CLI_SIZE: ok = cli_parse_size(value, (uint64_t *)opt->target); break;
+        case CLI_SIZE:
+            ok = cli_parse_size(value, (uint64_t *)opt->target);
+            break;
         case CLI_STRING_LIST: {
             cli_string_list *list = opt->target;
-            if (list->count >= (int)(sizeof list->items / sizeof list->items[0])) ok = false;
-            else list->items[list->count++] = value;
+            if (list->count >= (int)(sizeof list->items / sizeof list->items[0]))
+                ok = false;
+            else
+                list->items[list->count++] = value;
             break;
         }
-        case CLI_FLAG: break;
+        case CLI_FLAG:
+            break;
         }
         if (!ok) {
             fprintf(stderr, "quantkit %s: error: bad value '%s' for --%s\n", command, value,
@@ -212,8 +224,8 @@ void cli_progress_update(cli_progress *p, uint64_t done) {
     bar[width] = '\0';
     double elapsed = now - p->start;
     double eta = frac > 0 ? elapsed * (1 - frac) / frac : 0;
-    fprintf(stderr, "\r%-12s [%s] %5.1f%%  %6.1fs  eta %5.1fs ", p->label, bar, 100 * frac,
-            elapsed, eta);
+    fprintf(stderr, "\r%-12s [%s] %5.1f%%  %6.1fs  eta %5.1fs ", p->label, bar, 100 * frac, elapsed,
+            eta);
     fflush(stderr);
 }
 
@@ -229,8 +241,10 @@ const char *cli_format_bytes(uint64_t bytes, char *buf, size_t size) {
     double v = (double)bytes;
     int u = 0;
     while (v >= 1024 && u < 4) v /= 1024, u++;
-    if (u == 0) snprintf(buf, size, "%llu B", (unsigned long long)bytes);
-    else snprintf(buf, size, "%.2f %s", v, units[u]);
+    if (u == 0)
+        snprintf(buf, size, "%llu B", (unsigned long long)bytes);
+    else
+        snprintf(buf, size, "%.2f %s", v, units[u]);
     return buf;
 }
 

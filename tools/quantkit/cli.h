@@ -53,8 +53,8 @@ typedef struct cli_common {
 ** --threads N, --help); everything else is positional (up to
 ** max_positional). On error prints one line to stderr and returns false. */
 bool cli_parse(const char *command, int argc, char **argv, const cli_option *options,
-               size_t n_options, cli_common *common, const char **positional,
-               int max_positional, int *n_positional);
+               size_t n_options, cli_common *common, const char **positional, int max_positional,
+               int *n_positional);
 
 /* Print usage: "usage: quantkit CMD SYNOPSIS" and the option list. */
 void cli_usage(const char *command, const char *synopsis, const cli_option *options,
@@ -64,8 +64,7 @@ void cli_usage(const char *command, const char *synopsis, const cli_option *opti
 ** qk_last_error() (or the status text when empty), and return exit code 1. */
 int cli_fail_status(const char *command, qk_status status);
 /* Same with an explicit printf-style message. */
-int cli_fail(const char *command, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int cli_fail(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Progress bar on stderr, shown only when stderr is a terminal, the
 ** command is not in --json mode, and the work lasts over a second. */

@@ -35,14 +35,16 @@ int cmd_calibrate(int argc, char **argv) {
     cli_common common;
     const char *positional[1];
     int n_positional;
-    if (!cli_parse("calibrate", argc, argv, options, n_options, &common, positional, 1, &n_positional))
+    if (!cli_parse("calibrate", argc, argv, options, n_options, &common, positional, 1,
+                   &n_positional))
         return 2;
     if (common.help) {
         cli_usage("calibrate", "MODEL --calib FILE -o STATS", options, n_options);
         return 0;
     }
     if (n_positional != 1) return cli_fail("calibrate", "give one MODEL (see --help)");
-    if (!calib_path || !output) return cli_fail("calibrate", "--calib FILE and -o STATS are required");
+    if (!calib_path || !output)
+        return cli_fail("calibrate", "--calib FILE and -o STATS are required");
     if (n_samples < 0 || n_samples > INT32_MAX || sample_len < 2 || sample_len > 1 << 20)
         return cli_fail("calibrate", "--samples / --len out of range");
     const char *model_path = positional[0];
@@ -64,11 +66,13 @@ int cmd_calibrate(int argc, char **argv) {
         rc = cli_fail("calibrate", "cannot read calibration file %s", calib_path);
         goto done;
     }
-    if ((st = qk_tokenizer_encode_alloc(tok, text, text_len, false, false, &ids, &n_ids)) != QK_OK) {
+    if ((st = qk_tokenizer_encode_alloc(tok, text, text_len, false, false, &ids, &n_ids)) !=
+        QK_OK) {
         rc = cli_fail_status("calibrate", st);
         goto done;
     }
-    qk_calib_sampling s = {.n_samples = (int32_t)n_samples, .sample_len = (int32_t)sample_len,
+    qk_calib_sampling s = {.n_samples = (int32_t)n_samples,
+                           .sample_len = (int32_t)sample_len,
                            .seed = (uint64_t)seed,
                            .bos = qk_tokenizer_add_bos(tok) ? qk_tokenizer_bos_id(tok) : -1};
     int32_t n_windows = 0;
@@ -96,8 +100,8 @@ int cmd_calibrate(int argc, char **argv) {
     }
     char digest[65];
     qk_sha256_hex(text, text_len, digest);
-    qk_calib_meta meta = {.text_path = calib_path, .text_sha256 = digest, .sampling = s,
-                          .n_samples_used = n_windows};
+    qk_calib_meta meta = {
+        .text_path = calib_path, .text_sha256 = digest, .sampling = s, .n_samples_used = n_windows};
     if ((st = qk_calib_stats_save(stats, &meta, output)) != QK_OK) {
         rc = cli_fail_status("calibrate", st);
         goto done;

@@ -68,7 +68,8 @@ int cmd_compare(int argc, char **argv) {
             goto done;
         }
         if ((size_t)na > cap) {
-            float *pa = realloc(xa, (size_t)na * sizeof *xa), *pb = realloc(xb, (size_t)na * sizeof *xb);
+            float *pa = realloc(xa, (size_t)na * sizeof *xa),
+                  *pb = realloc(xb, (size_t)na * sizeof *xb);
             if (pa) xa = pa;
             if (pb) xb = pb;
             if (!pa || !pb) {

@@ -142,7 +142,8 @@ int cmd_eval(int argc, char **argv) {
         {"text", CLI_STRING, &text_path, "evaluation text file (required)"},
         {"ctx", CLI_INT, &n_ctx, "tokens per chunk (default 512)"},
         {"chunks", CLI_INT, &n_chunks, "evaluate only the first K chunks (default all)"},
-        {"ref", CLI_STRING, &ref_path, "reference model: adds mean KL divergence and top-1 agreement"},
+        {"ref", CLI_STRING, &ref_path,
+         "reference model: adds mean KL divergence and top-1 agreement"},
         {"tokenizer", CLI_STRING, &tokenizer_path,
          "tokenizer file (tokenizer.model, tokenizer.json, llama2.c tokenizer.bin)"},
         {"simulate", CLI_STRING, &sim.spec,
@@ -174,7 +175,8 @@ int cmd_eval(int argc, char **argv) {
     }
     if (n_positional != 1) return cli_fail("eval", "give one MODEL (see --help)");
     if (!text_path) return cli_fail("eval", "--text FILE is required");
-    if (n_ctx < 4 || n_ctx > 1 << 20) return cli_fail("eval", "--ctx %lld out of range", (long long)n_ctx);
+    if (n_ctx < 4 || n_ctx > 1 << 20)
+        return cli_fail("eval", "--ctx %lld out of range", (long long)n_ctx);
     if (n_chunks < 0 || n_chunks > INT32_MAX) return cli_fail("eval", "--chunks must be >= 0");
     if (sim.n_samples < 0 || sim.n_samples > INT32_MAX || sim.sample_len < 2 ||
         sim.sample_len > 1 << 20 || sim.awq_search_seqs < 0 || sim.awq_search_seqs > INT32_MAX)
@@ -207,7 +209,8 @@ int cmd_eval(int argc, char **argv) {
     if (sim.spec && (rc = run_simulation(model, tok, &sim, !common.json)) != 0) goto done;
     rc = 1;
     const bool add_bos = qk_tokenizer_add_bos(tok);
-    if ((st = qk_tokenizer_encode_alloc(tok, text, text_len, add_bos, false, &ids, &n_ids)) != QK_OK) {
+    if ((st = qk_tokenizer_encode_alloc(tok, text, text_len, add_bos, false, &ids, &n_ids)) !=
+        QK_OK) {
         rc = cli_fail_status("eval", st);
         goto done;
     }

@@ -27,7 +27,8 @@ int cmd_inspect(int argc, char **argv) {
     cli_common common;
     const char *positional[1];
     int n_positional;
-    if (!cli_parse("inspect", argc, argv, options, n_options, &common, positional, 1, &n_positional))
+    if (!cli_parse("inspect", argc, argv, options, n_options, &common, positional, 1,
+                   &n_positional))
         return 2;
     if (common.help) {
         cli_usage("inspect", "MODEL", options, n_options);
@@ -57,7 +58,8 @@ int cmd_inspect(int argc, char **argv) {
         type_count[t.type]++;
         if (arr) {
             json_t *e = json_object(), *shape = json_array();
-            for (int32_t d = 0; d < t.ndim; d++) json_array_append_new(shape, json_integer(t.shape[d]));
+            for (int32_t d = 0; d < t.ndim; d++)
+                json_array_append_new(shape, json_integer(t.shape[d]));
             json_object_set_new(e, "name", json_string(t.name));
             json_object_set_new(e, "file_name", json_string(t.file_name));
             json_object_set_new(e, "type", json_string(qk_type_name(t.type)));
@@ -70,7 +72,8 @@ int cmd_inspect(int argc, char **argv) {
     if (common.json) {
         json_t *o = json_object(), *h = json_object();
         json_object_set_new(o, "path", json_string(path));
-        json_object_set_new(o, "format", json_string(qk_model_format_name(qk_model_source_format(src))));
+        json_object_set_new(o, "format",
+                            json_string(qk_model_format_name(qk_model_source_format(src))));
         json_object_set_new(o, "arch", json_string(hp->arch));
         json_object_set_new(h, "n_vocab", json_integer(hp->n_vocab));
         json_object_set_new(h, "n_embd", json_integer(hp->n_embd));

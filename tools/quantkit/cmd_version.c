@@ -10,8 +10,7 @@ int cmd_version(int argc, char **argv) {
     cli_common common;
     const char *positional[1];
     int n_positional;
-    if (!cli_parse("version", argc, argv, NULL, 0, &common, positional, 0, &n_positional))
-        return 2;
+    if (!cli_parse("version", argc, argv, NULL, 0, &common, positional, 0, &n_positional)) return 2;
     if (common.help) {
         cli_usage("version", "", NULL, 0);
         return 0;

@@ -8,13 +8,19 @@
 #include "commands.h"
 
 static const cli_command COMMANDS[] = {
-    {"inspect", "format, architecture, tensors, parameters and bits per weight of a model", cmd_inspect},
-    {"quantize", "quantize a model to a GGUF file llama.cpp loads (--type q4_k_m ...)", cmd_quantize},
+    {"inspect", "format, architecture, tensors, parameters and bits per weight of a model",
+     cmd_inspect},
+    {"quantize", "quantize a model to a GGUF file llama.cpp loads (--type q4_k_m ...)",
+     cmd_quantize},
     {"eval", "perplexity (and KL divergence to a reference model) on a text", cmd_eval},
     {"compare", "per-tensor MSE, MAE, max error, SQNR and cosine between two models", cmd_compare},
-    {"report", "HTML report: per-tensor errors, histograms, outliers, perplexity/KL (-o report.html)", cmd_report},
-    {"calibrate", "activation statistics (imatrix, mean |x|, X^T X) on calibration text", cmd_calibrate},
-    {"bench", "kernel GB/s next to measured memory bandwidth; quantize and decode speed", cmd_bench},
+    {"report",
+     "HTML report: per-tensor errors, histograms, outliers, perplexity/KL (-o report.html)",
+     cmd_report},
+    {"calibrate", "activation statistics (imatrix, mean |x|, X^T X) on calibration text",
+     cmd_calibrate},
+    {"bench", "kernel GB/s next to measured memory bandwidth; quantize and decode speed",
+     cmd_bench},
     {"version", "print the version and the kernels this CPU uses", cmd_version},
 };
 static const size_t N_COMMANDS = sizeof COMMANDS / sizeof COMMANDS[0];

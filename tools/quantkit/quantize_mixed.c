@@ -33,8 +33,7 @@ static int parse_formats(const char *text, qk_sens_options *so) {
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
          tok = strtok_r(NULL, ",", &save)) {
         if (so->n_formats == QK_SENS_MAX_FORMATS)
-            return cli_fail("quantize", "--mixed-formats: at most %d formats",
-                            QK_SENS_MAX_FORMATS);
+            return cli_fail("quantize", "--mixed-formats: at most %d formats", QK_SENS_MAX_FORMATS);
         if (qk_type_from_name(tok, &so->formats[so->n_formats]) != QK_OK)
             return cli_fail("quantize", "--mixed-formats: unknown format '%s'", tok);
         so->n_formats++;
@@ -52,8 +51,7 @@ void quantize_calib_free(quantize_calib *c) {
 }
 
 int quantize_calibrate(const char *in_path, const char *tokenizer_path, const char *calib_path,
-                       int64_t samples, int64_t len, uint64_t seed, bool quiet,
-                       quantize_calib *c) {
+                       int64_t samples, int64_t len, uint64_t seed, bool quiet, quantize_calib *c) {
     memset(c, 0, sizeof *c);
     qk_llama_model *model = NULL;
     qk_tokenizer *tok = NULL;
@@ -213,7 +211,7 @@ void quantize_mixed_print(const quantize_mixed_state *s) {
     const qk_mixed_result *r = &s->result;
     printf("mixed-precision allocation (%s%s, %zu candidate formats):\n",
            qk_sens_proxy_name(s->sens.proxy),
-           s->sens.kl_mode == QK_SENS_KL_NONE ? ""
+           s->sens.kl_mode == QK_SENS_KL_NONE  ? ""
            : s->sens.kl_mode == QK_SENS_KL_ALL ? " + KL measured per format"
                                                : " scaled by measured KL",
            s->sens.n_formats);
@@ -229,9 +227,8 @@ void quantize_mixed_print(const quantize_mixed_state *s) {
         printf("  file %llu bytes (%s) of a budget of %llu (%s), %.4f bits per weight, predicted "
                "loss %.6g%s\n",
                (unsigned long long)r->file_bytes, cli_format_bytes(r->file_bytes, a, sizeof a),
-               (unsigned long long)s->budget_bytes,
-               cli_format_bytes(s->budget_bytes, b, sizeof b), r->bits_per_weight,
-               r->predicted_loss, r->alloc.exact ? " (exact optimum)" : "");
+               (unsigned long long)s->budget_bytes, cli_format_bytes(s->budget_bytes, b, sizeof b),
+               r->bits_per_weight, r->predicted_loss, r->alloc.exact ? " (exact optimum)" : "");
     else
         printf("  file %llu bytes (%s), %.4f bits per weight, predicted loss %.6g%s\n",
                (unsigned long long)r->file_bytes, cli_format_bytes(r->file_bytes, a, sizeof a),
@@ -241,7 +238,8 @@ void quantize_mixed_print(const quantize_mixed_state *s) {
 void *quantize_mixed_json(const quantize_mixed_state *s) {
     const qk_mixed_result *r = &s->result;
     json_t *o = json_object();
-    if (s->budget_bytes) json_object_set_new(o, "budget_bytes", json_integer((json_int_t)s->budget_bytes));
+    if (s->budget_bytes)
+        json_object_set_new(o, "budget_bytes", json_integer((json_int_t)s->budget_bytes));
     json_object_set_new(o, "file_bytes", json_integer((json_int_t)r->file_bytes));
     json_object_set_new(o, "bits_per_weight", json_real(r->bits_per_weight));
     json_object_set_new(o, "predicted_loss", json_real(r->predicted_loss));

@@ -264,8 +264,9 @@ static void section_histograms(html *h, const rp_report *r) {
         text(h, r->settings.tensors_regex);
         put(h, "</code>.");
     } else {
-        out(h, "By default the %d tensors of lowest SQNR (those with an error), and token_embd / "
-               "output (--tensors REGEX chooses others).",
+        out(h,
+            "By default the %d tensors of lowest SQNR (those with an error), and token_embd / "
+            "output (--tensors REGEX chooses others).",
             r->settings.n_worst);
     }
     out(h,
@@ -281,10 +282,10 @@ static void section_histograms(html *h, const rp_report *r) {
         else
             snprintf(sqnr, sizeof sqnr, "no error");
         if (row->compared)
-            snprintf(caption, sizeof caption, "%s: %s -> %s, %s, cosine %.6f, %llu outliers (%.3f%%).",
-                     row->name, qk_type_name(row->ref_type), qk_type_name(row->quant_type), sqnr,
-                     row->err.cosine, (unsigned long long)row->outl.count,
-                     100.0 * row->outl.fraction);
+            snprintf(
+                caption, sizeof caption, "%s: %s -> %s, %s, cosine %.6f, %llu outliers (%.3f%%).",
+                row->name, qk_type_name(row->ref_type), qk_type_name(row->quant_type), sqnr,
+                row->err.cosine, (unsigned long long)row->outl.count, 100.0 * row->outl.fraction);
         else
             snprintf(caption, sizeof caption, "%s: %s (not in QUANT), %llu outliers (%.3f%%).",
                      row->name, qk_type_name(row->ref_type), (unsigned long long)row->outl.count,
@@ -427,8 +428,8 @@ static void alloc_mix(const qk_mixed_result *a, char *buf, size_t size) {
     size_t used = 0;
     buf[0] = '\0';
     for (int k = 0; k < n && used < size; k++) {
-        int w = snprintf(buf + used, size - used, "%s%s %zu", k ? ", " : "",
-                         qk_type_name(order[k]), counts[order[k]]);
+        int w = snprintf(buf + used, size - used, "%s%s %zu", k ? ", " : "", qk_type_name(order[k]),
+                         counts[order[k]]);
         if (w < 0) break;
         used += (size_t)w;
     }
@@ -453,8 +454,9 @@ static void section_allocation(html *h, const rp_report *r) {
         "included) at most the budget: %llu bytes (%s, %s)",
         (unsigned long long)sn->budget, cli_format_bytes(sn->budget, b1, sizeof b1),
         sn->budget_is_quant ? "QUANT's file size" : "--budget");
-    out(h, ". The other tensors keep the types of <code>--type q4_k_m</code>'s plan. Solved "
-           "by %s dynamic programming over %llu-byte buckets.</p>\n",
+    out(h,
+        ". The other tensors keep the types of <code>--type q4_k_m</code>'s plan. Solved "
+        "by %s dynamic programming over %llu-byte buckets.</p>\n",
         a->alloc.exact ? "exact" : "rounded-up", (unsigned long long)a->alloc.granularity);
     put(h, "<table class=\"kv\" id=\"allocation-summary\">");
     out(h, "<tr><td>budget, bytes</td><td>%llu</td></tr>", (unsigned long long)sn->budget);
