@@ -2,7 +2,8 @@
 # quantize --save-config / --config for calibrated runs on fixture-llama-7m
 # (2 windows of 64 tokens, 1 for AWQ's slower search): GPTQ onto q4_0 (with
 # --allow-nonfinite), GPTQ with act-order into an AutoGPTQ folder (every
-# file compared), AWQ and AWQ+GPTQ onto q4_0 (AWQ's search
+# file compared), a round-to-nearest AutoAWQ folder (no --method; the same
+# bytes as without --save-config), AWQ and AWQ+GPTQ onto q4_0 (AWQ's search
 # on K formats takes minutes) are replayed to
 # byte-identical outputs; the config
 # records the method's settings (defaults included), the calibration
@@ -73,6 +74,21 @@ jq -e '.quantize.format == "gptq" and .method.params.target == "affine" and .met
   || fail "folder digest is not that of its manifest"
 [ "$(jq '.output.files | length' "$j")" = "$(ls "$T/gf" | wc -l)" ] || fail "output.files"
 echo "  ok   folder: format, affine grid and tensors recorded; output digest = sha256sum manifest"
+
+# a round-to-nearest checkpoint (--format without --method): recorded, replayed,
+# and the same bytes as the run without --save-config
+"$QK" quantize "$HF" -o "$T/rtn-plain" --format awq --group 64 > /dev/null
+"$QK" quantize "$HF" -o "$T/rtn" --format awq --group 64 --save-config "$T/rtn.json" > /dev/null
+"$QK" quantize "$HF" -o "$T/r-rtn" --config "$T/rtn.json" > "$T/rtn.log"
+grep -q "identical to the recorded one" "$T/rtn.log" || fail "rtn checkpoint: $(cat "$T/rtn.log")"
+[ "$(ls "$T/rtn-plain")" = "$(ls "$T/r-rtn")" ] || fail "rtn checkpoint: file lists differ"
+for f in "$T/rtn-plain"/*; do
+  cmp "$f" "$T/rtn/$(basename "$f")" || fail "rtn checkpoint: $(basename "$f") differs with --save-config"
+  cmp "$f" "$T/r-rtn/$(basename "$f")" || fail "rtn checkpoint: $(basename "$f") differs on replay"
+done
+jq -e '.method.name == "rtn" and .quantize.format == "awq" and .method.params.group == 64' \
+  "$T/rtn.json" > /dev/null || fail "rtn checkpoint config: $(jq -c '[.method, .quantize]' "$T/rtn.json")"
+echo "  ok   round-to-nearest awq folder: recorded and replayed, same bytes as without --save-config"
 
 save_replay awq-q4_0 a.gguf 1 --type q4_0 --pure --method awq --awq-search-seqs 1
 jq -e '.method.params.awq_search_seqs == 1 and .method.params.awq_grid == 20

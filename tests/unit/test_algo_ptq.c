@@ -89,14 +89,19 @@ static void assert_same_linear(const qk_quantized_linear *a, const qk_quantized_
     assert_memory_equal(a->zeros, b->zeros, (size_t)(a->n_groups * a->rows) * sizeof(int32_t));
 }
 
+/* GPTQ onto W3 g64, the pipeline's defaults otherwise. */
+static void gptq_w3_g64(qk_ptq_options *opt) {
+    qk_ptq_options_init(opt);
+    opt->method = QK_PTQ_GPTQ;
+    opt->gptq.bits = 3;
+    opt->gptq.group_size = 64;
+}
+
 static void test_layer0_matches_hand_gptq(void **state) {
     (void)state;
     QK_REQUIRE_FIXTURES();
     qk_ptq_options opt;
-    qk_ptq_options_init(&opt);
-    opt.method = QK_PTQ_GPTQ;
-    opt.gptq.bits = 3;
-    opt.gptq.group_size = 64;
+    gptq_w3_g64(&opt);
     qk_ptq_result seq, one;
     run(&opt, &seq);
     opt.true_sequential = false;
@@ -142,10 +147,7 @@ static void test_fp_target(void **state) {
     (void)state;
     QK_REQUIRE_FIXTURES();
     qk_ptq_options opt;
-    qk_ptq_options_init(&opt);
-    opt.method = QK_PTQ_GPTQ;
-    opt.gptq.bits = 3;
-    opt.gptq.group_size = 64;
+    gptq_w3_g64(&opt);
     qk_ptq_result plain, fp1, fp2;
     run(&opt, &plain);
     opt.fp_target = true;

@@ -335,7 +335,8 @@ static int quantize_calibrated(const char *in_path, const char *output, const ch
             json_t *o = json_object();
             json_object_set_new(o, "input", json_string(in_path));
             json_object_set_new(o, "output", json_string(output));
-            json_object_set_new(o, "format", json_string(qk_checkpoint_format_name(copt.config.format)));
+            json_object_set_new(o, "format",
+                                json_string(qk_checkpoint_format_name(copt.config.format)));
             json_object_set_new(o, "method", json_string(a->method));
             json_object_set_new(o, "bits", json_integer(copt.config.bits));
             json_object_set_new(o, "group_size", json_integer(copt.config.group_size));
@@ -508,14 +509,19 @@ int cmd_quantize(int argc, char **argv) {
     if (n_positional != 1) return cli_fail("quantize", "give one MODEL (see --help)");
     if (strcmp(ca.format, "gguf") != 0 && allow_nonfinite)
         return cli_fail("quantize", "--allow-nonfinite applies to GGUF output only");
-    if (strcmp(ca.format, "gguf") != 0 && strcmp(ca.method, "rtn") == 0 && !ca.calib_path) {
-        if (save_config || config)
-            return cli_fail("quantize", "--save-config / --config: not for round-to-nearest "
-                                        "checkpoints (--format without --method) yet");
-        const quantize_checkpoint_args args = {
-            .in_path = positional[0], .out_dir = output, .format = ca.format, .method = ca.method,
-            .bits = ca.bits, .group = ca.group == 0 ? -1 : ca.group, .sym = ca.sym,
-            .tokenizer = tokenizer_path, .common = &common};
+    /* a round-to-nearest checkpoint that is recorded or replayed goes through the
+    ** calibrated path (method rtn), which writes the same bytes and records them */
+    if (strcmp(ca.format, "gguf") != 0 && strcmp(ca.method, "rtn") == 0 && !ca.calib_path &&
+        !save_config && !config) {
+        const quantize_checkpoint_args args = {.in_path = positional[0],
+                                               .out_dir = output,
+                                               .format = ca.format,
+                                               .method = ca.method,
+                                               .bits = ca.bits,
+                                               .group = ca.group == 0 ? -1 : ca.group,
+                                               .sym = ca.sym,
+                                               .tokenizer = tokenizer_path,
+                                               .common = &common};
         return quantize_checkpoint(&args);
     }
     if (!output && !dry_run) return cli_fail("quantize", "-o OUT.gguf is required");
