@@ -138,8 +138,9 @@ typedef enum qk_kquant_method {
     ** candidate scales with a closed-form least-squares fit per candidate;
     ** the super-block scales by least squares over the quantized sub-block
     ** scales. One plain-C reference and SIMD variants that match it bit for
-    ** bit, so files do not depend on the CPU. Its RMSE is at most the
-    ** search's on the tested data (README). */
+    ** bit, so files do not depend on the CPU. Its RMSE is at most ggml's
+    ** block quantizer's (QK_KQUANT_GGML) and up to ~2% above the search's
+    ** on the tested data (README). */
     QK_KQUANT_FAST = 0,
     /* qk_quantize_rows: ggml's iterative searches plus refinement; slow. */
     QK_KQUANT_SEARCH = 1,
