@@ -10,6 +10,7 @@ PACKAGES=(
   libpcre2-dev                            # Unicode regex for byte-level BPE pre-tokenizers
   libcmocka-dev                           # unit test framework
   clang libclang-rt-14-dev libomp-dev     # libFuzzer + sanitizer runtimes, clang's OpenMP
+  clang-format                            # layout check of the sources (scripts/format-check.sh)
   valgrind                                # memcheck subset of the suite
   jq                                      # JSON in the command-line tests
   python3-sklearn                         # the 8x8 digits data set of tests/cli/qat_digits.sh

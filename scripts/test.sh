@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: bootstrap, build with -Werror, run every test, then
+# The whole test suite: bootstrap, check the layout with clang-format, build
+# with -Werror, run every test, then
 # the suite again under AddressSanitizer + UndefinedBehaviorSanitizer, a short
 # libFuzzer run of every fuzz target, and a valgrind memcheck subset.
 set -euo pipefail
@@ -14,6 +15,9 @@ if [ ! -d ../shared/fixtures ]; then
   echo "test: ../shared/fixtures is absent: tests that need it will be skipped" >&2
 fi
 jobs="$(nproc)"
+
+echo "== layout (clang-format)"
+scripts/format-check.sh
 
 echo "== release build + tests"
 scripts/build.sh build -DQK_WERROR=ON

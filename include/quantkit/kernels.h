@@ -175,8 +175,8 @@ qk_status qk_kernels_dequantize_rows(qk_type type, const void *src, float *y, in
 ** row and column, a group's parameter error (QK_ERR_OVERFLOW) naming row
 ** and group; QK_ERR_INVALID_ARG for another granularity. */
 qk_status qk_kernels_affine_quantize_rows(const qk_affine_scheme *scheme, const float *x,
-                                          int64_t nrows, int64_t ncols, void *codes,
-                                          float *scales, int32_t *zero_points);
+                                          int64_t nrows, int64_t ncols, void *codes, float *scales,
+                                          int32_t *zero_points);
 
 #ifdef __cplusplus
 }

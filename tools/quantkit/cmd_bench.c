@@ -276,8 +276,8 @@ static qk_status bench_type(bench_state *s, qk_type type, int threads, json_t *l
     const double big_n = (double)z->big_rows * (double)z->big_cols;
     const double small_n = (double)z->small_rows * (double)z->small_cols;
     kern_ctx big = {type, s->big_x, s->big_q, s->big_y, s->act, z->big_rows, z->big_cols, 1, QK_OK};
-    kern_ctx small = {type,           s->big_x, s->small_q, s->small_y, s->act, z->small_rows,
-                      z->small_cols, 1,        QK_OK};
+    kern_ctx small = {type,          s->big_x,      s->small_q, s->small_y, s->act,
+                      z->small_rows, z->small_cols, 1,          QK_OK};
     double t;
 
     /* quantize (f32 input bytes), cache then DRAM */
@@ -318,8 +318,8 @@ static qk_status bench_type(bench_state *s, qk_type type, int threads, json_t *l
     add_figure(list, name, "matvec", "dram", big.rows, big.cols, t, (double)big_bytes, big_n,
                threads, s->read_gbs[1]);
     /* matmul: mm_n activation rows on the first mm_rows x mm_cols */
-    kern_ctx mm = {type,       s->big_x, s->small_q, s->big_y, s->act, z->mm_rows, z->mm_cols,
-                   z->mm_n, QK_OK};
+    kern_ctx mm = {type,       s->big_x,   s->small_q, s->big_y, s->act,
+                   z->mm_rows, z->mm_cols, z->mm_n,    QK_OK};
     run_quantize(&mm);
     t = time_best(run_matmul, &mm, z->budget, NULL, 0);
     add_figure(list, name, "matmul", "cache", mm.rows, mm.cols, t, (double)mm_bytes,
@@ -366,14 +366,20 @@ static qk_status bench_affine(bench_state *s, int threads, json_t *list) {
     qk_status st = QK_OK;
     for (int k = 0; k < 2 && st == QK_OK; k++) {
         const bool dram = k == 1;
-        affine_ctx c = {sch,     s->big_x, dram ? z->q_rows : z->small_rows,
-                        dram ? z->big_cols : z->small_cols, s->big_q, scales, zps, QK_OK};
+        affine_ctx c = {sch,
+                        s->big_x,
+                        dram ? z->q_rows : z->small_rows,
+                        dram ? z->big_cols : z->small_cols,
+                        s->big_q,
+                        scales,
+                        zps,
+                        QK_OK};
         uint64_t bits = 0;
         const int64_t shape[2] = {c.rows, c.cols};
         st = qk_affine_storage_bits(&sch, 2, shape, &bits);
         if (st != QK_OK) break;
-        const double t = time_best(run_affine, &c, z->budget, dram ? s->flush : NULL,
-                                   dram ? z->flush_bytes : 0);
+        const double t =
+            time_best(run_affine, &c, z->budget, dram ? s->flush : NULL, dram ? z->flush_bytes : 0);
         add_figure(list, "int4_g128", "quantize", dram ? "dram" : "cache", c.rows, c.cols, t,
                    (double)bits / 8.0, (double)c.rows * (double)c.cols, threads, 0);
         st = c.st;
@@ -585,7 +591,8 @@ static json_t *acceptance(json_t *runs, bool print) {
             json_t *f = find_figure(run, qt[i], "quantize", "dram");
             snprintf(key, sizeof key, "quantize_%s_input_gbs_per_thread", qt[i]);
             json_object_set_new(a, key, json_real(num(f, "input_gbs_per_thread")));
-            if (print) printf(" quantize %s %.2f GB/s/thread;", qt[i], num(f, "input_gbs_per_thread"));
+            if (print)
+                printf(" quantize %s %.2f GB/s/thread;", qt[i], num(f, "input_gbs_per_thread"));
             if (i >= 2) {
                 json_t *c = find_figure(run, qt[i], "quantize", "cache");
                 const double rg = num(c, "rmse") / num(c, "rmse_ggml");
@@ -653,8 +660,7 @@ int cmd_bench(int argc, char **argv) {
     cli_common common;
     const char *positional[1];
     int n_positional;
-    if (!cli_parse("bench", argc, argv, options, n_options, &common, positional, 0,
-                   &n_positional))
+    if (!cli_parse("bench", argc, argv, options, n_options, &common, positional, 0, &n_positional))
         return 2;
     if (common.help) {
         cli_usage("bench", "[--quick] [--model DIR] [--seconds S]", options, n_options);
@@ -663,18 +669,32 @@ int cmd_bench(int argc, char **argv) {
     if (!(seconds >= 0.0 && seconds <= 60.0))
         return cli_fail("bench", "--seconds must be in [0, 60]");
     const int max_threads = qk_threads_get();
-    bench_sizes z = {.big_rows = 4096, .big_cols = 14336, .q_rows = 1024, .small_rows = 64,
+    bench_sizes z = {.big_rows = 4096,
+                     .big_cols = 14336,
+                     .q_rows = 1024,
+                     .small_rows = 64,
                      .small_cols = 2048,
-                     .mm_rows = 512, .mm_cols = 2048, .mm_n = 64,
-                     .read_bytes = (size_t)256 << 20, .triad_elems = (size_t)4 << 20,
-                     .flush_bytes = (size_t)128 << 20, .cache_bytes = (size_t)256 << 10,
+                     .mm_rows = 512,
+                     .mm_cols = 2048,
+                     .mm_n = 64,
+                     .read_bytes = (size_t)256 << 20,
+                     .triad_elems = (size_t)4 << 20,
+                     .flush_bytes = (size_t)128 << 20,
+                     .cache_bytes = (size_t)256 << 10,
                      .budget = seconds};
     if (quick)
-        z = (bench_sizes){.big_rows = 32, .big_cols = 1024, .q_rows = 16, .small_rows = 8,
+        z = (bench_sizes){.big_rows = 32,
+                          .big_cols = 1024,
+                          .q_rows = 16,
+                          .small_rows = 8,
                           .small_cols = 512,
-                          .mm_rows = 32, .mm_cols = 512, .mm_n = 8,
-                          .read_bytes = (size_t)1 << 20, .triad_elems = (size_t)1 << 15,
-                          .flush_bytes = (size_t)1 << 20, .cache_bytes = (size_t)64 << 10,
+                          .mm_rows = 32,
+                          .mm_cols = 512,
+                          .mm_n = 8,
+                          .read_bytes = (size_t)1 << 20,
+                          .triad_elems = (size_t)1 << 15,
+                          .flush_bytes = (size_t)1 << 20,
+                          .cache_bytes = (size_t)64 << 10,
                           .budget = seconds < 0.01 ? seconds : 0.01};
     bench_state s = {.sz = &z};
     if (!alloc_state(&s, &z)) {
@@ -695,8 +715,7 @@ int cmd_bench(int argc, char **argv) {
     json_object_set_new(root, "runs", runs);
     if (print)
         printf("quantkit bench: kernels %s, DRAM matrix %lldx%lld, best of runs over %.2f s\n",
-               qk_isa_name(qk_isa_get()), (long long)z.big_rows, (long long)z.big_cols,
-               z.budget);
+               qk_isa_name(qk_isa_get()), (long long)z.big_rows, (long long)z.big_cols, z.budget);
     int rc = 0;
     const int counts[2] = {1, max_threads};
     for (int k = 0; k < (max_threads > 1 ? 2 : 1) && rc == 0; k++) {
@@ -710,8 +729,9 @@ int cmd_bench(int argc, char **argv) {
     if (rc == 0) json_object_set_new(root, "acceptance", acceptance(runs, print));
     if (getloadavg(load, 1) != 1) load[0] = -1.0;
     json_object_set_new(root, "load_average_end", json_real(load[0]));
-    if (print) printf("load average (1 min): %.2f at the start, %.2f at the end\n",
-                      json_real_value(json_object_get(root, "load_average_start")), load[0]);
+    if (print)
+        printf("load average (1 min): %.2f at the start, %.2f at the end\n",
+               json_real_value(json_object_get(root, "load_average_start")), load[0]);
     if (rc == 0 && model_dir) {
         json_t *e2e = json_object();
         json_object_set_new(root, "e2e", e2e);
