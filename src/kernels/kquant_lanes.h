@@ -170,8 +170,9 @@ KQ_FN kv kv_min(kv a, kv b) {
     return (kv)KV2(_mm256_min_ps);
 }
 KQ_FN kv kv_round(kv a) {
-    const int m = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-    return (kv){_mm256_round_ps(a.a, m), _mm256_round_ps(a.b, m)};
+    /* the mode must be an integer constant expression (clang checks it) */
+    return (kv){_mm256_round_ps(a.a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
+                _mm256_round_ps(a.b, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
 }
 KQ_FN kv kv_neg(kv a) {
     const __m256 s = _mm256_set1_ps(-0.0f);
