@@ -112,10 +112,6 @@ static inline __m512i four_words(int a) {
                                               0x0003000300030003LL, 0x0003000300030003LL));
 }
 
-static inline float hsum_epi32_f(__m512i v) {
-    return (float)_mm512_reduce_add_epi32(v);
-}
-
 /* The 32 bytes at p in both halves, each half shifted right by its count. */
 static inline __m512i bcast_shift(const uint8_t *p, int s0, int s1) {
     const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p));
