@@ -173,6 +173,9 @@ int32_t qk_llama_context_n_past(const qk_llama_context *ctx);
 qk_status qk_llama_decode(qk_llama_context *ctx, const int32_t *tokens, int32_t n_tokens,
                           float *logits, bool all_logits);
 
+/* The view of one of a layer's seven linears (NULL for another value). */
+qk_tensor_view *qk_llama_layer_linear(qk_llama_layer_weights *lw, qk_llama_linear which);
+
 /* ------------------------------------------------------------------------
 ** Layer by layer (calibrated quantization processes a model one decoder
 ** layer at a time, so memory stays bounded by one layer and its inputs).

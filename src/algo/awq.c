@@ -115,27 +115,6 @@ typedef struct awq_state {
     int32_t *o_map; /* [n_head * head_dim] -> v channel (grouped-query attention) */
 } awq_state;
 
-static qk_tensor_view *layer_linear(qk_llama_layer_weights *lw, qk_llama_linear which) {
-    switch (which) {
-    case QK_LINEAR_Q:
-        return &lw->wq;
-    case QK_LINEAR_K:
-        return &lw->wk;
-    case QK_LINEAR_V:
-        return &lw->wv;
-    case QK_LINEAR_O:
-        return &lw->wo;
-    case QK_LINEAR_GATE:
-        return &lw->w_gate;
-    case QK_LINEAR_UP:
-        return &lw->w_up;
-    case QK_LINEAR_DOWN:
-        return &lw->w_down;
-    default:
-        return NULL;
-    }
-}
-
 static void capture_hook(void *user, int32_t layer, qk_llama_linear which, const float *x,
                          int64_t n_rows, int64_t n_cols) {
     awq_state *a = user;
@@ -221,7 +200,7 @@ static qk_status eval_group(awq_state *a, qk_awq_group g, const float *s_cols, b
     qk_llama_layer_weights tmp = *a->lw;
     qk_status st = QK_OK;
     for (int i = 0; i < d->n_lin && st == QK_OK; i++) {
-        const qk_tensor_view *w = layer_linear(a->lw, d->lin[i]);
+        const qk_tensor_view *w = qk_llama_layer_linear(a->lw, d->lin[i]);
         const int64_t rows = w->shape[0];
         float *buf = a->wbuf[i];
         const float *src = w->data;
@@ -236,14 +215,14 @@ static qk_status eval_group(awq_state *a, qk_awq_group g, const float *s_cols, b
         if (s_cols)
             for (int64_t r = 0; r < rows; r++)
                 for (int64_t c = 0; c < C; c++) buf[(size_t)r * C + c] /= s_cols[c];
-        qk_tensor_view *v = layer_linear(&tmp, d->lin[i]);
+        qk_tensor_view *v = qk_llama_layer_linear(&tmp, d->lin[i]);
         v->data = buf;
     }
     if (d->block >= 0)
         st = qk_llama_block_forward(a->hp, a->layer, &tmp, (qk_llama_block)d->block,
                                     a->in[d->input], a->out, a->n_seq, a->seq_len);
     else
-        st = qk_matmul(layer_linear(&tmp, d->lin[0]), a->in[d->input], a->N, a->out);
+        st = qk_matmul(qk_llama_layer_linear(&tmp, d->lin[0]), a->in[d->input], a->N, a->out);
     if (st != QK_OK) return st;
     if (err) {
         const size_t n = (size_t)a->N * (size_t)a->hp->n_embd;
@@ -297,7 +276,7 @@ static qk_status search_group(awq_state *a, qk_awq_group g, float *best_s,
     const float *mats[3];
     int64_t rows[3];
     for (int i = 0; i < d->n_lin; i++) {
-        const qk_tensor_view *w = layer_linear(a->lw, d->lin[i]);
+        const qk_tensor_view *w = qk_llama_layer_linear(a->lw, d->lin[i]);
         mats[i] = w->data;
         rows[i] = w->shape[0];
     }
@@ -394,7 +373,7 @@ static void fold_group(awq_state *a, qk_awq_group g, const float *s, float *s_co
         break;
     }
     for (int i = 0; i < d->n_lin; i++) {
-        qk_tensor_view *w = layer_linear(lw, d->lin[i]);
+        qk_tensor_view *w = qk_llama_layer_linear(lw, d->lin[i]);
         scale_cols(w->data, w->shape[0], C, s_cols);
     }
     float *x = a->in[d->input];
@@ -422,7 +401,7 @@ static qk_status clip_all(awq_state *a, qk_awq_report *rep) {
         for (int64_t t = 0; t < n_tok; t++)
             memcpy(x + (size_t)t * C, a->in[INPUT[i]] + (size_t)(t * step) * C,
                    (size_t)C * sizeof(float));
-        qk_tensor_view *w = layer_linear(a->lw, LIN[i]);
+        qk_tensor_view *w = qk_llama_layer_linear(a->lw, LIN[i]);
         st = qk_awq_clip_linear(a->opt, a->layer, LIN[i], w->data, w->shape[0], C, x, n_tok,
                                 rep ? &rep->clip[LIN[i]] : NULL);
     }

@@ -69,7 +69,7 @@ static bool uses_awq(qk_ptq_method m) {
 /* ---- one layer's f32 weights -------------------------------------------- */
 
 typedef struct layer_buf {
-    float *data[12];
+    float *data[12]; /* k_layer_tensors order */
     qk_llama_layer_weights lw;
 } layer_buf;
 
@@ -100,57 +100,32 @@ static qk_status read_tensor(const qk_model_source *src, int32_t l, const char *
     return qk_tensor_view_init(v, QK_TYPE_F32, t.ndim, t.shape, *buf);
 }
 
-/* A deep copy of a layer (the f32 reference of fp_target). */
-static qk_status layer_copy(const layer_buf *src, layer_buf *dst) {
-    memset(dst, 0, sizeof *dst);
-    dst->lw = src->lw;
-    qk_tensor_view *const sv[12] = {
-        (qk_tensor_view *)&src->lw.attn_norm, (qk_tensor_view *)&src->lw.wq,
-        (qk_tensor_view *)&src->lw.wk,        (qk_tensor_view *)&src->lw.wv,
-        (qk_tensor_view *)&src->lw.wo,        (qk_tensor_view *)&src->lw.bq,
-        (qk_tensor_view *)&src->lw.bk,        (qk_tensor_view *)&src->lw.bv,
-        (qk_tensor_view *)&src->lw.ffn_norm,  (qk_tensor_view *)&src->lw.w_gate,
-        (qk_tensor_view *)&src->lw.w_up,      (qk_tensor_view *)&src->lw.w_down};
-    qk_tensor_view *const dv[12] = {&dst->lw.attn_norm, &dst->lw.wq,   &dst->lw.wk,
-                                    &dst->lw.wv,        &dst->lw.wo,   &dst->lw.bq,
-                                    &dst->lw.bk,        &dst->lw.bv,   &dst->lw.ffn_norm,
-                                    &dst->lw.w_gate,    &dst->lw.w_up, &dst->lw.w_down};
-    for (int i = 0; i < 12; i++) {
-        if (!sv[i]->data) continue;
-        const size_t n = (size_t)qk_tensor_view_numel(sv[i]);
-        if (!(dst->data[i] = malloc(n * sizeof(float)))) {
-            layer_free(dst);
-            return qk_error_set(QK_ERR_NOMEM, "ptq: no memory for a copy of the layer");
-        }
-        memcpy(dst->data[i], sv[i]->data, n * sizeof(float));
-        dv[i]->data = dst->data[i];
-    }
-    return QK_OK;
+/* The layer's tensors in the order of layer_buf.data. */
+enum { LAYER_TENSORS = 12 };
+static const struct {
+    const char *suffix;
+    bool optional;
+} k_layer_tensors[LAYER_TENSORS] = {
+    {"attn_norm.weight", false}, {"attn_q.weight", false},      {"attn_k.weight", false},
+    {"attn_v.weight", false},    {"attn_output.weight", false}, {"attn_q.bias", true},
+    {"attn_k.bias", true},       {"attn_v.bias", true},         {"ffn_norm.weight", false},
+    {"ffn_gate.weight", false},  {"ffn_up.weight", false},      {"ffn_down.weight", false},
+};
+
+static void layer_views(qk_llama_layer_weights *lw, qk_tensor_view *v[LAYER_TENSORS]) {
+    qk_tensor_view *const all[LAYER_TENSORS] = {
+        &lw->attn_norm, &lw->wq, &lw->wk,       &lw->wv,     &lw->wo,   &lw->bq,
+        &lw->bk,        &lw->bv, &lw->ffn_norm, &lw->w_gate, &lw->w_up, &lw->w_down};
+    memcpy(v, all, sizeof all);
 }
 
 static qk_status read_layer(const qk_model_source *src, int32_t l, layer_buf *b) {
     memset(b, 0, sizeof *b);
-    struct {
-        const char *suffix;
-        qk_tensor_view *view;
-        bool optional;
-    } const items[12] = {
-        {"attn_norm.weight", &b->lw.attn_norm, false},
-        {"attn_q.weight", &b->lw.wq, false},
-        {"attn_k.weight", &b->lw.wk, false},
-        {"attn_v.weight", &b->lw.wv, false},
-        {"attn_output.weight", &b->lw.wo, false},
-        {"attn_q.bias", &b->lw.bq, true},
-        {"attn_k.bias", &b->lw.bk, true},
-        {"attn_v.bias", &b->lw.bv, true},
-        {"ffn_norm.weight", &b->lw.ffn_norm, false},
-        {"ffn_gate.weight", &b->lw.w_gate, false},
-        {"ffn_up.weight", &b->lw.w_up, false},
-        {"ffn_down.weight", &b->lw.w_down, false},
-    };
-    for (int i = 0; i < 12; i++) {
-        qk_status st =
-            read_tensor(src, l, items[i].suffix, items[i].optional, &b->data[i], items[i].view);
+    qk_tensor_view *v[LAYER_TENSORS];
+    layer_views(&b->lw, v);
+    for (int i = 0; i < LAYER_TENSORS; i++) {
+        qk_status st = read_tensor(src, l, k_layer_tensors[i].suffix, k_layer_tensors[i].optional,
+                                   &b->data[i], v[i]);
         if (st != QK_OK) {
             layer_free(b);
             return st;
@@ -159,25 +134,23 @@ static qk_status read_layer(const qk_model_source *src, int32_t l, layer_buf *b)
     return QK_OK;
 }
 
-static qk_tensor_view *linear_view(layer_buf *b, qk_llama_linear which) {
-    switch (which) {
-    case QK_LINEAR_Q:
-        return &b->lw.wq;
-    case QK_LINEAR_K:
-        return &b->lw.wk;
-    case QK_LINEAR_V:
-        return &b->lw.wv;
-    case QK_LINEAR_O:
-        return &b->lw.wo;
-    case QK_LINEAR_GATE:
-        return &b->lw.w_gate;
-    case QK_LINEAR_UP:
-        return &b->lw.w_up;
-    case QK_LINEAR_DOWN:
-        return &b->lw.w_down;
-    default:
-        return NULL;
+/* A deep copy of a layer (the f32 reference of fp_target). */
+static qk_status layer_copy(const layer_buf *src, layer_buf *dst) {
+    memset(dst, 0, sizeof *dst);
+    dst->lw = src->lw; /* shapes; the data pointers are replaced below */
+    qk_tensor_view *v[LAYER_TENSORS];
+    layer_views(&dst->lw, v);
+    for (int i = 0; i < LAYER_TENSORS; i++) {
+        if (!src->data[i]) continue;
+        const size_t n = (size_t)qk_tensor_view_numel(v[i]) * sizeof(float);
+        if (!(dst->data[i] = malloc(n))) {
+            layer_free(dst);
+            return qk_error_set(QK_ERR_NOMEM, "ptq: no memory for a copy of the layer");
+        }
+        memcpy(dst->data[i], src->data[i], n);
+        v[i]->data = dst->data[i];
     }
+    return QK_OK;
 }
 
 /* ---- Hessian capture ---------------------------------------------------- */
@@ -206,9 +179,10 @@ static void capture_hook(void *user, int32_t layer, qk_llama_linear which, const
     }
     if (!c->h[which]) return;
     c->st = qk_hessian_add(c->h[which], x, n_rows);
-    if (c->st == QK_OK && c->cross && which == c->paired)
-        c->st = qk_ptq_cross_add(c->cross, c->x_fp, x, n_rows, n_cols, c->tmp);
-    if (c->st != QK_OK) snprintf(c->msg, sizeof c->msg, "%s", qk_last_error());
+    if (c->st != QK_OK)
+        snprintf(c->msg, sizeof c->msg, "%s", qk_last_error());
+    else if (c->cross && which == c->paired)
+        qk_ptq_cross_add(c->cross, c->x_fp, x, n_rows, n_cols, c->tmp);
 }
 
 /* Run layer l (weights lw) on every window, one at a time on a copy, with
@@ -261,8 +235,8 @@ static qk_status norm_capture(qk_ptq_state *s, const float *norm_w, const float 
         st = qk_hessian_add(h, s->scratch, s->sample_len);
         if (st == QK_OK && cap->cross) {
             norm_rows(s, s->xf + (size_t)i * row, norm_w_fp, cap->x_fp);
-            st = qk_ptq_cross_add(cap->cross, cap->x_fp, s->scratch, s->sample_len, s->hp.n_embd,
-                                  cap->tmp);
+            qk_ptq_cross_add(cap->cross, cap->x_fp, s->scratch, s->sample_len, s->hp.n_embd,
+                             cap->tmp);
         }
     }
     s->result->hessian_seconds += qk_time_seconds() - t0;
@@ -300,7 +274,7 @@ static void progress(qk_ptq_state *s, int32_t l, const char *stage) {
 static qk_status quantize_group(qk_ptq_state *s, int32_t l, layer_buf *b, int g, const double *h) {
     for (int m = 0; m < k_n_members[g]; m++) {
         const qk_llama_linear which = k_members[g][m];
-        qk_tensor_view *v = linear_view(b, which);
+        qk_tensor_view *v = qk_llama_layer_linear(&b->lw, which);
         qk_ptq_linear *lin = &s->result->linears[(size_t)l * 7 + which];
         qk_status st = qk_ptq_quantize_linear(s, lin, v->data, h);
         if (st != QK_OK) return qk_error_prefix("%s", lin->name);
@@ -326,7 +300,7 @@ static qk_status run_layer(qk_ptq_state *s, int32_t l) {
     const bool fp_target = s->xf != NULL;
     int64_t max_cols = 0;
     for (int g = 0; g < 4; g++) {
-        const int64_t c = linear_view(&b, k_members[g][0])->shape[1];
+        const int64_t c = qk_llama_layer_linear(&b.lw, k_members[g][0])->shape[1];
         max_cols = c > max_cols ? c : max_cols;
     }
     if (fp_target) {
@@ -343,7 +317,8 @@ static qk_status run_layer(qk_ptq_state *s, int32_t l) {
     if (uses_gptq(opt->method) && !opt->true_sequential) {
         /* one pass captures the four inputs of the original layer */
         for (int g = 0; g < 4 && st == QK_OK; g++)
-            st = qk_hessian_create(linear_view(&b, k_members[g][0])->shape[1], &cap.h[k_input[g]]);
+            st = qk_hessian_create(qk_llama_layer_linear(&b.lw, k_members[g][0])->shape[1],
+                                   &cap.h[k_input[g]]);
         progress(s, l, "hessians");
         if (st == QK_OK) st = capture_pass(s, l, &b.lw, NULL, &cap);
     }
@@ -351,7 +326,7 @@ static qk_status run_layer(qk_ptq_state *s, int32_t l) {
         const double *h = NULL;
         if (uses_gptq(opt->method)) {
             if (opt->true_sequential) {
-                const int64_t cols = linear_view(&b, k_members[g][0])->shape[1];
+                const int64_t cols = qk_llama_layer_linear(&b.lw, k_members[g][0])->shape[1];
                 if ((st = qk_hessian_create(cols, &cap.h[k_input[g]])) != QK_OK) break;
                 progress(s, l, k_group_names[g]);
                 cap.paired = k_input[g];
@@ -363,7 +338,7 @@ static qk_status run_layer(qk_ptq_state *s, int32_t l) {
             }
             h = qk_hessian_data(cap.h[k_input[g]]);
             for (int m = 0; fp_target && m < k_n_members[g] && st == QK_OK; m++) {
-                qk_tensor_view *v = linear_view(&b, k_members[g][m]);
+                qk_tensor_view *v = qk_llama_layer_linear(&b.lw, k_members[g][m]);
                 st = qk_ptq_fp_target(v->data, v->shape[0], v->shape[1], h, cap.cross,
                                       qk_hessian_rows(cap.h[k_input[g]]), opt->gptq.damp);
             }

@@ -26,19 +26,15 @@
 #include "core/error.h"
 #include "quantkit/kernels.h"
 
-qk_status qk_ptq_cross_add(double *cross, const float *x_fp, const float *x_q, int64_t n_rows,
-                           int64_t n_cols, float *tmp) {
+void qk_ptq_cross_add(double *cross, float *x_fp, const float *x_q, int64_t n_rows, int64_t n_cols,
+                      float *tmp) {
     const size_t n = (size_t)n_rows * (size_t)n_cols, c2 = (size_t)n_cols * (size_t)n_cols;
-    float *dx = malloc(n * sizeof *dx);
-    if (!dx) return qk_error_set(QK_ERR_NOMEM, "ptq: no memory for %zu input differences", n);
-    for (size_t i = 0; i < n; i++) dx[i] = x_fp[i] - x_q[i];
+    for (size_t i = 0; i < n; i++) x_fp[i] -= x_q[i]; /* the window's x_fp is used once */
     /* tmp = dx^T x_q in f32 for one window, summed into the double total */
     qk_blas_single_thread();
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n_cols, (int)n_cols, (int)n_rows,
-                1.0f, dx, (int)n_cols, x_q, (int)n_cols, 0.0f, tmp, (int)n_cols);
-    free(dx);
+                1.0f, x_fp, (int)n_cols, x_q, (int)n_cols, 0.0f, tmp, (int)n_cols);
     for (size_t i = 0; i < c2; i++) cross[i] += tmp[i];
-    return QK_OK;
 }
 
 qk_status qk_ptq_fp_target(float *w, int64_t rows, int64_t cols, const double *h,

@@ -32,10 +32,10 @@ qk_status qk_ptq_quantize_linear(qk_ptq_state *s, qk_ptq_linear *lin, float *w, 
 qk_status qk_ptq_awq_layer(qk_ptq_state *s, int32_t l, qk_llama_layer_weights *lw);
 
 /* Full-precision targets (ptq_fp_target.c, opt->fp_target). Add the window's
-** (x_fp - x_q)^T x_q to cross [n_cols^2] (x_fp, x_q [n_rows, n_cols]; tmp:
-** n_cols^2 floats of scratch). */
-qk_status qk_ptq_cross_add(double *cross, const float *x_fp, const float *x_q, int64_t n_rows,
-                           int64_t n_cols, float *tmp);
+** (x_fp - x_q)^T x_q to cross [n_cols^2] (x_fp, x_q [n_rows, n_cols]; x_fp is
+** overwritten with the difference; tmp: n_cols^2 floats of scratch). */
+void qk_ptq_cross_add(double *cross, float *x_fp, const float *x_q, int64_t n_rows, int64_t n_cols,
+                      float *tmp);
 /* Replace w [rows, cols] by W + W D (H + damp)^-1, D = 2 / n_tokens * cross,
 ** h GPTQ's Hessian of the quantized inputs (2/n sum x x^T). */
 qk_status qk_ptq_fp_target(float *w, int64_t rows, int64_t cols, const double *h,

@@ -51,6 +51,5 @@ const qk_linear_kernel *qk_llama_model_kernel(const qk_llama_model *model, int32
                                               qk_llama_linear which);
 
 /* The linear weight `which` of a layer (NULL for QK_LINEAR_OUTPUT). */
-qk_tensor_view *qk_llama_layer_linear(qk_llama_layer_weights *lw, qk_llama_linear which);
 
 #endif

@@ -31,8 +31,11 @@ static void accumulate(const float *xq, const float *xf, double *h, double *cros
     memset(h, 0, sizeof(double) * COLS * COLS);
     memset(cross, 0, sizeof(double) * COLS * COLS);
     static float tmp[COLS * COLS];
-    for (int t0 = 0; t0 < NTOK; t0 += WIN)
-        QK_ASSERT_OK(qk_ptq_cross_add(cross, xf + t0 * COLS, xq + t0 * COLS, WIN, COLS, tmp));
+    static float xw[WIN * COLS];
+    for (int t0 = 0; t0 < NTOK; t0 += WIN) { /* the function overwrites its x_fp */
+        memcpy(xw, xf + t0 * COLS, sizeof xw);
+        qk_ptq_cross_add(cross, xw, xq + t0 * COLS, WIN, COLS, tmp);
+    }
     for (int t = 0; t < NTOK; t++)
         for (int i = 0; i < COLS; i++)
             for (int j = 0; j < COLS; j++)
